@@ -1,0 +1,80 @@
+"""Errors the use cases raise. Each carries a stable machine code and an HTTP status,
+so the HTTP surface maps them to the error envelope without a lookup table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error a caller may see. `code` is stable; `message` is for humans."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details: dict[str, Any] = details or {}
+
+
+class ValidationError(DomainError):
+    status = 422
+    code = "validation_error"
+
+
+class UnauthorizedError(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+class ForbiddenError(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLargeError(DomainError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class RateLimitedError(DomainError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, details=details)
+        self.retry_after_s = retry_after_s
+
+
+class UnavailableError(DomainError):
+    """A dependency (ImgGo, the store) could not be reached: the caller may retry."""
+
+    status = 503
+    code = "unavailable"

@@ -1,0 +1,144 @@
+"""A Job is one image on its way to structured data, and the only state we keep.
+
+The state machine moves forward only:
+
+    accepted -> queued -> running -> succeeded | failed
+    accepted -> rejected            (ImgGo refused the submission: terminal)
+
+A transition to the same or an earlier state is a no-op, never an error: webhooks,
+polls and queue deliveries race and repeat, and the latest *forward* news wins.
+Times are unix seconds (float, UTC): cheap to compare, store and expire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+
+class JobStatus(StrEnum):
+    ACCEPTED = "accepted"  # we hold it; ImgGo has not confirmed it yet
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"  # ImgGo answered the submission with a non-retryable 4xx
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.REJECTED})
+_RANK = {
+    JobStatus.ACCEPTED: 0,
+    JobStatus.QUEUED: 1,
+    JobStatus.RUNNING: 2,
+    JobStatus.SUCCEEDED: 3,
+    JobStatus.FAILED: 3,
+    JobStatus.REJECTED: 3,
+}
+PENDING_STATUSES = (JobStatus.ACCEPTED, JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSource:
+    """Where the image comes from: a URL ImgGo fetches, or bytes we hold in a BlobStore."""
+
+    kind: Literal["url", "upload"]
+    url: str | None = None
+    blob_key: str | None = None
+    content_type: str | None = None
+    filename: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobError:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    tenant: str
+    pattern_id: str
+    source: JobSource
+    created_at: float
+    updated_at: float
+    status: JobStatus = JobStatus.ACCEPTED
+    version: int = 0  # the store's compare-and-set token; 0 = never stored
+    imggo_job_id: str | None = None
+    manifest: dict[str, Any] | None = None
+    error: JobError | None = None
+    attempts: int = 0  # submissions tried at ImgGo
+    idempotency_key: str | None = None
+    fingerprint: str = ""  # digest of what was asked, to tell a replay from a conflicting reuse
+    content_sha256: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    batch_id: str | None = None
+    dedupe_of: str | None = None  # the earlier job whose ImgGo result this one reuses
+    refreshed_at: float | None = None  # last time ImgGo was asked about it
+    completed_at: float | None = None
+    expires_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+    def replace(self, **changes: Any) -> Job:
+        return dataclasses.replace(self, **changes)
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-safe dict every store can keep as one document."""
+        record = dataclasses.asdict(self)
+        record["status"] = self.status.value
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Job:
+        data = dict(record)
+        data["status"] = JobStatus(data["status"])
+        data["source"] = JobSource(**data["source"])
+        if data.get("error") is not None:
+            data["error"] = JobError(**data["error"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def can_move(current: JobStatus, new: JobStatus) -> bool:
+    """Forward-only: a later rank wins; `rejected` only follows `accepted`."""
+    if current.terminal:
+        return False
+    if new is JobStatus.REJECTED:
+        return current is JobStatus.ACCEPTED
+    return _RANK[new] > _RANK[current]
+
+
+def advance(
+    job: Job,
+    status: JobStatus,
+    *,
+    now: float,
+    imggo_job_id: str | None = None,
+    manifest: dict[str, Any] | None = None,
+    error: JobError | None = None,
+) -> Job | None:
+    """The job moved to `status`, or None when that news is stale or repeated.
+
+    `imggo_job_id` may be learned without a status change (an accepted job whose
+    ingest answered `queued` moves to queued; a repeated answer is a no-op).
+    """
+    if not can_move(job.status, status):
+        return None
+    return job.replace(
+        status=status,
+        updated_at=now,
+        imggo_job_id=imggo_job_id or job.imggo_job_id,
+        manifest=manifest if status is JobStatus.SUCCEEDED else job.manifest,
+        error=error if status in (JobStatus.FAILED, JobStatus.REJECTED) else job.error,
+        completed_at=now if status.terminal else job.completed_at,
+    )

@@ -1,0 +1,200 @@
+"""The ports: what the use cases need from the outside world, as protocols.
+
+Adapters (core.adapters.*, and each cloud's) implement them; core.service only ever
+sees these names. Every store must honour the same promises, proven by
+tests/contract: create-if-absent, compare-and-set on `version`, forward-only
+updates decided by the caller, tenant-scoped listing with an opaque cursor, expiry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from core.domain.job import Job, JobStatus
+
+
+# --------------------------------------------------------------------------- store
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Job]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: str
+    tenant: str
+    pattern_id: str
+    job_ids: list[str | None]  # one per item, in order; None for items refused at validation
+    item_errors: dict[int, dict[str, str]]  # item index -> {"code", "message"}
+    created_at: float
+    expires_at: float | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "pattern_id": self.pattern_id,
+            "job_ids": list(self.job_ids),
+            "item_errors": {str(k): v for k, v in self.item_errors.items()},
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Batch:
+        return cls(
+            id=record["id"],
+            tenant=record["tenant"],
+            pattern_id=record["pattern_id"],
+            job_ids=list(record["job_ids"]),
+            item_errors={int(k): v for k, v in record.get("item_errors", {}).items()},
+            created_at=record["created_at"],
+            expires_at=record.get("expires_at"),
+        )
+
+
+class JobStore(Protocol):
+    def create(self, job: Job) -> tuple[Job, bool]:
+        """Store `job` if no job has its id. Returns (the stored job, True) when this call
+        created it, else (the job already there, False). The stored job has version 1."""
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def compare_and_set(self, job: Job) -> Job | None:
+        """Write `job` only if the stored version still equals `job.version`; the written
+        job has version + 1 and is returned. None when someone else wrote first."""
+
+    def list_jobs(
+        self,
+        tenant: str,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """The tenant's jobs, newest first (created_at, then id), optionally of one status."""
+
+    def list_pending(self, *, updated_before: float, limit: int) -> list[Job]:
+        """Non-terminal jobs of any tenant not updated since `updated_before`, oldest first."""
+
+    def claim_key(self, key: str, job_id: str, *, expires_at: float | None, now: float) -> str:
+        """Point the lookup `key` at `job_id` unless it already points at a live job.
+        Returns the job id the key points at after the call (ours when we won)."""
+
+    def lookup_key(self, key: str, *, now: float) -> str | None: ...
+
+    def release_key(self, key: str, job_id: str) -> None:
+        """Drop `key` if it still points at `job_id` (its job failed: let the next one claim)."""
+
+    def create_batch(self, batch: Batch) -> tuple[Batch, bool]: ...
+
+    def get_batch(self, batch_id: str) -> Batch | None: ...
+
+    def delete_expired(self, *, now: float) -> int:
+        """Remove what has expired; stores with native TTL may return 0 and let the cloud do it."""
+
+    def ping(self) -> None:
+        """Raise if the store cannot be reached (readiness)."""
+
+
+# --------------------------------------------------------------------------- ImgGo
+@dataclass(frozen=True, slots=True)
+class ImageUpload:
+    data: bytes
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    pattern_id: str
+    idempotency_key: str
+    image_url: str | None = None
+    upload: ImageUpload | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteJob:
+    """ImgGo's view of a job (GET /api/jobs/{id}, or the ingest answer with only id+status)."""
+
+    id: str
+    status: JobStatus
+    manifest: dict[str, Any] | None = None
+    error: str | None = None
+    replayed: bool = False  # ingest answered 200: the idempotency key was seen before
+
+
+class ImageApiError(Exception):
+    """ImgGo said no, or could not be reached. `retryable` tells whether trying the same
+    call later may succeed (429, 5xx, timeouts, connection errors)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "imggo_error",
+        details: dict[str, Any] | None = None,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.details = details or {}
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+
+
+class ImageApi(Protocol):
+    def submit(self, submission: Submission, *, deadline: float | None = None) -> RemoteJob: ...
+
+    def get_job(self, imggo_job_id: str, *, deadline: float | None = None) -> RemoteJob: ...
+
+    def export(self, imggo_job_id: str, fmt: str) -> tuple[str, bytes]:
+        """The manifest rendered by ImgGo in `fmt`: (content type, body)."""
+
+    def list_patterns(self) -> list[dict[str, Any]]: ...
+
+    def ping(self) -> None:
+        """Raise ImageApiError if ImgGo's health endpoint does not answer."""
+
+
+# --------------------------------------------------------------------------- queue, blobs
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One unit of deferred work: submit this job to ImgGo."""
+
+    job_id: str
+
+
+class Queue(Protocol):
+    def send(self, items: Sequence[WorkItem]) -> None: ...
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
+        """A URL ImgGo can fetch the blob from, or None when this store has none (local)."""
+
+
+class Secrets(Protocol):
+    def get(self, name: str) -> str | None: ...
+
+
+# --------------------------------------------------------------------------- time, DNS
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+
+Resolver = Callable[[str], list[str]]
+"""Host name -> its IP addresses (as strings). Injected so tests never touch DNS."""
