@@ -78,3 +78,17 @@ class UnavailableError(DomainError):
 
     status = 503
     code = "unavailable"
+
+
+class RejectedError(DomainError):
+    """ImgGo refused the submission (bad pattern, unreadable image, plan limit)."""
+
+    status = 422
+    code = "imggo_rejected"
+
+
+class UpstreamError(DomainError):
+    """ImgGo answered in a way we cannot pass on as the caller's fault."""
+
+    status = 502
+    code = "imggo_error"

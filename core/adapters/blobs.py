@@ -1,0 +1,69 @@
+"""Blob stores for uploaded image bytes: in memory (tests) and on local disk (laptop).
+Cloud blob stores (S3, GCS) also hand out signed URLs; these two do not."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+from pathlib import Path
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9._/-]{1,512}$")
+
+
+def _check_key(key: str) -> str:
+    if not _SAFE_KEY.match(key) or ".." in key.split("/"):
+        raise ValueError(f"unsafe blob key {key!r}")
+    return key
+
+
+class MemoryBlobStore:
+    def __init__(self) -> None:
+        self._blobs: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        with self._lock:
+            self._blobs[_check_key(key)] = data
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._blobs.get(key)
+
+    def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
+        return None
+
+
+class FileBlobStore:
+    """One file per key under `root`. Writes go to a temp file and are renamed into place,
+    so a reader in another process never sees half an image."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        if path.exists():  # keys are content hashes: same key, same bytes
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
+        return None

@@ -1,0 +1,83 @@
+"""The composition root: settings in, wired services out.
+
+Nothing here runs at import time. A handler calls `build_services()` once, on its first
+invocation, and keeps the result for every warm invocation after it (the store's
+connections and ImgGo's HTTP pool are reused).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from core.config import Settings
+from core.ports import BlobStore, Clock, ImageApi, JobStore, Queue, Resolver
+from core.service.context import Metrics, NoMetrics, Services
+from core.service.ssrf import UrlGuard, system_resolver
+
+
+def open_blobs(settings: Settings) -> BlobStore:
+    from core.adapters.blobs import FileBlobStore, MemoryBlobStore
+
+    url = settings.blob_url
+    if url == "memory://":
+        return MemoryBlobStore()
+    if url.startswith("file://"):
+        return FileBlobStore(url.removeprefix("file://"))
+    if url == "":
+        return FileBlobStore(os.path.join(settings.data_dir, "blobs"))
+    raise ValueError(f"unsupported IMGGO_FN_BLOB_URL {url!r}: use file:///path or memory://")
+
+
+def open_imggo(settings: Settings) -> ImageApi:
+    from core.adapters.imggo.client import ImggoClient
+
+    if not settings.imggo_api_key:
+        raise ValueError("IMGGO_API_KEY is not set (use `imggo-fn serve` for the simulator)")
+    return ImggoClient(
+        settings.imggo_base_url, settings.imggo_api_key, timeout_s=settings.imggo_timeout_s
+    )
+
+
+@dataclass
+class Overrides:
+    """Parts a caller (a test, a cloud handler) supplies instead of building from settings."""
+
+    store: JobStore | None = None
+    imggo: ImageApi | None = None
+    blobs: BlobStore | None = None
+    clock: Clock | None = None
+    resolver: Resolver | None = None
+    queue: Queue | None = None
+    metrics: Metrics | None = None
+
+
+def build_services(
+    settings: Settings | None = None, overrides: Overrides | None = None
+) -> Services:
+    from core.adapters.clock import SystemClock
+    from core.adapters.stores import open_store
+
+    settings = settings or Settings.from_env()
+    given = overrides or Overrides()
+    return Services(
+        settings=settings,
+        store=given.store or open_store(settings.store_url),
+        imggo=given.imggo or open_imggo(settings),
+        blobs=given.blobs or open_blobs(settings),
+        clock=given.clock or SystemClock(),
+        url_guard=UrlGuard(given.resolver or system_resolver, settings.ssrf_allow),
+        queue=given.queue,
+        metrics=given.metrics or NoMetrics(),
+    )
+
+
+def with_local_queue(services: Services) -> Services:
+    """Give `services` an in-process worker pool as its Queue (the laptop's SQS)."""
+    from core.adapters.local_queue import ThreadPoolQueue
+    from core.service.batch import process_item
+
+    queue = ThreadPoolQueue(services.settings.batch_concurrency)
+    services.queue = queue
+    queue.bind(lambda item: process_item(services, item))
+    return services

@@ -1,0 +1,113 @@
+"""Settings, read once from the environment. Every knob has a default that works on a laptop.
+
+Secrets (ImgGo API key, webhook secrets, API-key hashes) are read by name through
+`secret_source` so a cloud handler can resolve them from its secret store instead of
+plain environment variables; nothing here logs a secret value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_IMGGO_BASE_URL = "https://api.imggo.ai"
+MIB = 1024 * 1024
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return int(_float(env, name, default))
+
+
+def _list(raw: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in (raw or "").split(",") if p.strip())
+
+
+def parse_api_keys(raw: str | None) -> dict[str, str]:
+    """`tenant=sha256hex,other=sha256hex` -> {sha256hex: tenant}. Hashes, never keys."""
+    keys: dict[str, str] = {}
+    for entry in _list(raw):
+        tenant, sep, digest = entry.partition("=")
+        digest = digest.strip().lower()
+        if not sep or not tenant.strip() or len(digest) != 64:
+            raise ValueError(
+                "IMGGO_FN_API_KEYS entries must look like tenant=<64 hex chars of sha256(key)>"
+            )
+        int(digest, 16)  # raises ValueError on non-hex
+        keys[digest] = tenant.strip()
+    return keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    store_url: str = "sqlite:///./data/imggo-fn.db"
+    data_dir: str = "./data"
+    blob_url: str = ""  # empty: files under data_dir/blobs
+    imggo_base_url: str = DEFAULT_IMGGO_BASE_URL
+    imggo_api_key: str | None = field(default=None, repr=False)
+    imggo_timeout_s: float = 10.0
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    webhook_tolerance_s: float = 300.0
+    api_key_hashes: dict[str, str] = field(default_factory=dict, repr=False)
+    poll_after_s: float = 5.0
+    submit_deadline_s: float = 20.0
+    dedupe_window_s: float = 24 * 3600.0
+    job_ttl_s: float = 30 * 24 * 3600.0
+    give_up_after_s: float = 24 * 3600.0
+    reconcile_age_s: float = 60.0
+    reconcile_limit: int = 100
+    batch_max_items: int = 1000
+    batch_concurrency: int = 16
+    max_body_bytes: int = 11 * MIB  # a 10 MB image plus multipart framing
+    max_image_bytes: int = 10 * MIB
+    ssrf_allow: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        secret_source: Callable[[str], str | None] | None = None,
+    ) -> Settings:
+        env = os.environ if env is None else env
+
+        def secret(name: str) -> str | None:
+            if secret_source is not None:
+                value = secret_source(name)
+                if value is not None:
+                    return value
+            return env.get(name) or None
+
+        return cls(
+            store_url=env.get("IMGGO_FN_STORE_URL", cls.store_url),
+            data_dir=env.get("IMGGO_FN_DATA_DIR", cls.data_dir),
+            blob_url=env.get("IMGGO_FN_BLOB_URL", cls.blob_url),
+            imggo_base_url=env.get("IMGGO_BASE_URL", cls.imggo_base_url),
+            imggo_api_key=secret("IMGGO_API_KEY"),
+            imggo_timeout_s=_float(env, "IMGGO_TIMEOUT_S", cls.imggo_timeout_s),
+            webhook_secrets=_list(secret("IMGGO_WEBHOOK_SECRET")),
+            webhook_tolerance_s=_float(env, "IMGGO_FN_WEBHOOK_TOLERANCE_S", 300.0),
+            api_key_hashes=parse_api_keys(secret("IMGGO_FN_API_KEYS")),
+            poll_after_s=_float(env, "IMGGO_FN_POLL_AFTER_S", cls.poll_after_s),
+            submit_deadline_s=_float(env, "IMGGO_FN_SUBMIT_DEADLINE_S", cls.submit_deadline_s),
+            dedupe_window_s=_float(env, "IMGGO_FN_DEDUPE_WINDOW_S", cls.dedupe_window_s),
+            job_ttl_s=_float(env, "IMGGO_FN_JOB_TTL_S", cls.job_ttl_s),
+            give_up_after_s=_float(env, "IMGGO_FN_GIVE_UP_AFTER_S", cls.give_up_after_s),
+            reconcile_age_s=_float(env, "IMGGO_FN_RECONCILE_AGE_S", cls.reconcile_age_s),
+            reconcile_limit=_int(env, "IMGGO_FN_RECONCILE_LIMIT", cls.reconcile_limit),
+            batch_max_items=_int(env, "IMGGO_FN_BATCH_MAX_ITEMS", cls.batch_max_items),
+            batch_concurrency=_int(env, "IMGGO_FN_BATCH_CONCURRENCY", cls.batch_concurrency),
+            max_body_bytes=_int(env, "IMGGO_FN_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_image_bytes=_int(env, "IMGGO_FN_MAX_IMAGE_BYTES", cls.max_image_bytes),
+            ssrf_allow=_list(env.get("IMGGO_FN_SSRF_ALLOW")),
+        )

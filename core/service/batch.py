@@ -1,0 +1,184 @@
+"""Batches: many images, one request; each item is a job of its own.
+
+Item job ids are derived from the batch id and the item's position, so a repeated
+batch request (same Idempotency-Key) or a redelivered queue message finds the same
+jobs instead of making new ones. A bad item is reported in its slot, never raised:
+one broken URL must not sink the other 999.
+
+With a Queue (SQS, Pub/Sub, a local thread pool) items are accepted here and
+dispatched by workers (`process_item`); without one they are dispatched inline with
+bounded concurrency (the CLI's `ingest`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.domain.errors import DomainError, NotFoundError, UnavailableError, ValidationError
+from core.domain.job import Job, JobStatus
+from core.ports import Batch, ImageUpload, WorkItem
+from core.service.context import Services
+from core.service.submit import IDEMPOTENCY_KEY_RE, NewJob, accept, dispatch, validate
+
+_NAMESPACE = uuid.UUID("0b8f6a52-7d4e-4c7b-bb1e-1f0c9a9e2d63")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    image_url: str | None = None
+    upload: ImageUpload | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    index: int
+    job: Job | None
+    error: dict[str, str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.job is not None and self.job.status not in (
+            JobStatus.FAILED,
+            JobStatus.REJECTED,
+        )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch: Batch
+    items: list[ItemOutcome]
+    created: bool
+
+
+def item_job_id(batch_id: str, index: int) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{batch_id}:{index}"))
+
+
+def _error(exc: DomainError) -> dict[str, str]:
+    return {"code": exc.code, "message": exc.message}
+
+
+def run_batch(
+    services: Services,
+    tenant: str,
+    pattern_id: str,
+    items: Sequence[BatchItem],
+    *,
+    idempotency_key: str | None = None,
+    concurrency: int | None = None,
+    on_item: Callable[[ItemOutcome], None] | None = None,
+) -> BatchResult:
+    settings = services.settings
+    if not items:
+        raise ValidationError("a batch needs at least one item", code="empty_batch")
+    if len(items) > settings.batch_max_items:
+        raise ValidationError(
+            f"a batch holds at most {settings.batch_max_items} items", code="batch_too_large"
+        )
+    if idempotency_key is not None:
+        if not IDEMPOTENCY_KEY_RE.match(idempotency_key):
+            raise ValidationError(
+                "Idempotency-Key must be 1-255 letters, digits, '-' or '_'",
+                code="invalid_idempotency_key",
+            )
+        batch_id = str(uuid.uuid5(_NAMESPACE, f"{tenant}\x00{idempotency_key}"))
+        existing = services.store.get_batch(batch_id)
+        if existing is not None and existing.tenant == tenant:
+            return BatchResult(existing, batch_status(services, existing), created=False)
+    else:
+        batch_id = str(uuid.uuid4())
+
+    # Validate every item first (cheap, no I/O but DNS) so the batch record lists
+    # which items were refused before any worker starts.
+    news: list[NewJob | None] = []
+    item_errors: dict[int, dict[str, str]] = {}
+    for index, item in enumerate(items):
+        new = NewJob(
+            tenant=tenant,
+            pattern_id=pattern_id,
+            image_url=item.image_url,
+            upload=item.upload,
+            extras=item.extras,
+            job_id=item_job_id(batch_id, index),
+            batch_id=batch_id,
+        )
+        try:
+            news.append(validate(services, new))
+        except DomainError as exc:
+            news.append(None)
+            item_errors[index] = _error(exc)
+    now = services.clock.now()
+    batch, _ = services.store.create_batch(
+        Batch(
+            id=batch_id,
+            tenant=tenant,
+            pattern_id=pattern_id,
+            job_ids=[n.job_id if n else None for n in news],
+            item_errors=item_errors,
+            created_at=now,
+            expires_at=now + settings.job_ttl_s if settings.job_ttl_s > 0 else None,
+        )
+    )
+
+    def handle(index: int) -> ItemOutcome:
+        new = news[index]
+        if new is None:
+            outcome = ItemOutcome(index, None, item_errors[index])
+        else:
+            try:
+                job = accept(services, new, validated=True).job
+                if services.queue is None:
+                    job = dispatch(services, job)
+                outcome = ItemOutcome(index, job, None)
+            except DomainError as exc:
+                outcome = ItemOutcome(index, None, _error(exc))
+        if on_item is not None:
+            on_item(outcome)
+        return outcome
+
+    workers = max(1, min(concurrency or settings.batch_concurrency, len(items)))
+    if services.queue is None and workers > 1:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
+            outcomes = list(pool.map(handle, range(len(items))))
+    else:
+        outcomes = [handle(i) for i in range(len(items))]
+    if services.queue is not None:
+        services.queue.send(
+            [WorkItem(o.job.id) for o in outcomes if o.job is not None and not o.job.terminal]
+        )
+    return BatchResult(batch, outcomes, created=True)
+
+
+def process_item(services: Services, item: WorkItem) -> Job:
+    """A queue worker's unit: dispatch one accepted job. Repeats are no-ops. Raises
+    UnavailableError on a transient failure so the queue redelivers the message."""
+    job = services.store.get(item.job_id)
+    if job is None:
+        raise NotFoundError(f"no job {item.job_id}", code="job_not_found")
+    job = dispatch(services, job)
+    if job.status is JobStatus.ACCEPTED and job.dedupe_of is None:
+        raise UnavailableError(f"ImgGo did not take job {job.id} yet; retry later")
+    return job
+
+
+def load_batch(services: Services, tenant: str, batch_id: str) -> Batch:
+    batch = services.store.get_batch(batch_id)
+    if batch is None or batch.tenant != tenant:
+        raise NotFoundError(f"no batch {batch_id}", code="batch_not_found")
+    return batch
+
+
+def batch_status(services: Services, batch: Batch) -> list[ItemOutcome]:
+    outcomes: list[ItemOutcome] = []
+    for index, job_id in enumerate(batch.job_ids):
+        job = services.store.get(job_id) if job_id is not None else None
+        error = batch.item_errors.get(index)
+        if job is None and error is None:
+            error = {"code": "job_missing", "message": "the item's job is not stored (yet)"}
+        outcomes.append(ItemOutcome(index, job, error))
+    return outcomes

@@ -1,0 +1,117 @@
+"""Reading jobs: get with poll-through, list, and the manifest in ImgGo's formats.
+
+Poll-through: a pending job whose news is older than `poll_after_s` is refreshed from
+ImgGo (or from the earlier job it follows) before it is returned, and saved with CAS,
+so a client polling us never waits on a webhook that was dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from core.domain.errors import ConflictError, NotFoundError, ValidationError
+from core.domain.job import Job, JobStatus
+from core.ports import ImageApiError, Page
+from core.service.context import Services, update_job
+from core.service.submit import sync_from
+
+log = logging.getLogger("imggo.service")
+
+EXPORT_FORMATS = ("json", "yaml", "xml", "csv", "text")
+POLL_DEADLINE_S = 5.0
+
+
+def load(services: Services, tenant: str, job_id: str) -> Job:
+    job = services.store.get(job_id)
+    # Another tenant's job answers exactly like a missing one: ids leak nothing.
+    if job is None or job.tenant != tenant:
+        raise NotFoundError(f"no job {job_id}", code="job_not_found")
+    return job
+
+
+def refresh(services: Services, job: Job) -> Job:
+    """Ask the source of truth about a pending job and move it forward. Never raises on an
+    unreachable ImgGo: the stored state is still the best answer we have."""
+    if job.terminal:
+        return job
+    now = services.clock.now()
+    if job.dedupe_of is not None:
+        source = services.store.get(job.dedupe_of)
+        if source is None:
+            return job
+        return update_job(services.store, job.id, lambda cur: sync_from(cur, source, now))
+    if job.imggo_job_id is None:
+        return job
+    try:
+        remote = services.imggo.get_job(
+            job.imggo_job_id, deadline=time.monotonic() + POLL_DEADLINE_S
+        )
+    except ImageApiError as exc:
+        log.warning("could not refresh job %s from ImgGo: %s", job.id, exc.message)
+        return job
+
+    def apply(cur: Job) -> Job | None:
+        moved = sync_from(cur, remote, now)
+        if moved is None:
+            # Nothing new: still record that we asked, so the next poll waits its turn.
+            return cur.replace(refreshed_at=now, updated_at=now) if not cur.terminal else None
+        if moved.status is JobStatus.SUCCEEDED:
+            services.metrics.count("JobsSucceeded")
+        elif moved.status is JobStatus.FAILED:
+            services.metrics.count("JobsFailed")
+        return moved.replace(refreshed_at=now)
+
+    return update_job(services.store, job.id, apply)
+
+
+def get_job(services: Services, tenant: str, job_id: str) -> Job:
+    job = load(services, tenant, job_id)
+    if job.terminal or (job.status is JobStatus.ACCEPTED and job.dedupe_of is None):
+        return job
+    if services.clock.now() - job.updated_at >= services.settings.poll_after_s:
+        return refresh(services, job)
+    return job
+
+
+def export_job(services: Services, tenant: str, job_id: str, fmt: str) -> tuple[str, bytes]:
+    """The manifest as ImgGo renders it in `fmt` (csv, yaml, xml, text)."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationError(
+            f"format must be one of {', '.join(EXPORT_FORMATS)}", code="invalid_format"
+        )
+    job = get_job(services, tenant, job_id)
+    if job.status is not JobStatus.SUCCEEDED or job.imggo_job_id is None:
+        raise ConflictError(
+            f"job {job_id} has no result yet (status {job.status.value})",
+            code="job_not_ready",
+            details={"status": job.status.value},
+        )
+    return services.imggo.export(job.imggo_job_id, fmt)
+
+
+def list_jobs(
+    services: Services,
+    tenant: str,
+    *,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    parsed: JobStatus | None = None
+    if status is not None:
+        try:
+            parsed = JobStatus(status)
+        except ValueError:
+            raise ValidationError(
+                f"status must be one of {', '.join(s.value for s in JobStatus)}",
+                code="invalid_status",
+            ) from None
+    if not 1 <= limit <= 200:
+        raise ValidationError("limit must be between 1 and 200", code="invalid_limit")
+    try:
+        return services.store.list_jobs(tenant, status=parsed, limit=limit, cursor=cursor)
+    except ValueError:
+        raise ValidationError(
+            "cursor is not one this API gave out", code="invalid_cursor"
+        ) from None
