@@ -60,12 +60,13 @@ def build_services(
 
     settings = settings or Settings.from_env()
     given = overrides or Overrides()
+    clock = given.clock or SystemClock()
     return Services(
         settings=settings,
-        store=given.store or open_store(settings.store_url),
+        store=given.store or open_store(settings.store_url, clock=clock),
         imggo=given.imggo or open_imggo(settings),
         blobs=given.blobs or open_blobs(settings),
-        clock=given.clock or SystemClock(),
+        clock=clock,
         url_guard=UrlGuard(given.resolver or system_resolver, settings.ssrf_allow),
         queue=given.queue,
         metrics=given.metrics or NoMetrics(),

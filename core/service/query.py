@@ -40,6 +40,8 @@ def refresh(services: Services, job: Job) -> Job:
         source = services.store.get(job.dedupe_of)
         if source is None:
             return job
+        if not source.terminal and source.dedupe_of is None:
+            source = refresh(services, source)  # the original may be stale itself
         return update_job(services.store, job.id, lambda cur: sync_from(cur, source, now))
     if job.imggo_job_id is None:
         return job

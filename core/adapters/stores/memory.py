@@ -1,0 +1,188 @@
+"""An in-process JobStore: the reference the core's unit tests run against.
+
+It keeps every promise of the port exactly (create-if-absent, compare-and-set, expiry
+hiding items before any sweep, keyset cursors), so a use case that passes here fails on a
+real store only because of that store. Jobs and batches are held as the same JSON
+documents a real store keeps: a caller mutating a returned job cannot reach stored
+state, and a value that would not survive a real store fails here first.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from core.adapters.clock import SystemClock
+from core.adapters.stores._common import (
+    check_limit,
+    decode_cursor,
+    dump_batch,
+    dump_job,
+    encode_cursor,
+    is_live,
+    load_batch,
+    load_job,
+    sort_key,
+)
+from core.domain.job import Job, JobStatus
+from core.ports import Batch, Clock, Page
+
+
+@dataclass(frozen=True, slots=True)
+class _JobRow:
+    # `meta` answers filters and sorting; `doc` is what callers get a fresh copy of.
+    meta: Job
+    doc: str
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyRow:
+    job_id: str
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchRow:
+    expires_at: float | None
+    doc: str
+
+
+class MemoryJobStore:
+    """One lock around plain dicts: every method is a single atomic step, which is what
+    the conditional writes of a real store give."""
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        # The clock judges expiry for reads that take no `now` (get, list_*).
+        self._clock: Clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _JobRow] = {}
+        self._keys: dict[str, _KeyRow] = {}
+        self._batches: dict[str, _BatchRow] = {}
+
+    # ------------------------------------------------------------------ jobs
+    def create(self, job: Job) -> tuple[Job, bool]:
+        stored = job.replace(version=1)
+        doc = dump_job(stored)  # serialise outside the lock; it may be large
+        with self._lock:
+            row = self._live_job(job.id, self._clock.now())
+            if row is not None:
+                return load_job(row.doc), False
+            # An expired job counts as absent, as it would after a sweep: ids derived
+            # from idempotency keys must be reusable once the old job has expired.
+            self._jobs[job.id] = _JobRow(load_job(doc), doc)
+        return load_job(doc), True
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._live_job(job_id, self._clock.now())
+        return None if row is None else load_job(row.doc)
+
+    def compare_and_set(self, job: Job) -> Job | None:
+        written = job.replace(version=job.version + 1)
+        doc = dump_job(written)
+        with self._lock:
+            row = self._live_job(job.id, self._clock.now())
+            if row is None or row.meta.version != job.version:
+                return None
+            self._jobs[job.id] = _JobRow(load_job(doc), doc)
+        return load_job(doc)
+
+    def list_jobs(
+        self,
+        tenant: str,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        check_limit(limit)
+        after = decode_cursor(cursor) if cursor is not None else None
+        with self._lock:
+            now = self._clock.now()
+            rows = [
+                row
+                for row in self._jobs.values()
+                if row.meta.tenant == tenant
+                and (status is None or row.meta.status is status)
+                and is_live(row.meta.expires_at, now)
+                and (after is None or sort_key(row.meta) < after)
+            ]
+        rows.sort(key=lambda row: sort_key(row.meta), reverse=True)
+        page = rows[:limit]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(sort_key(page[-1].meta)) if more else None
+        return Page([load_job(row.doc) for row in page], next_cursor)
+
+    def list_pending(self, *, updated_before: float, limit: int) -> list[Job]:
+        check_limit(limit)
+        with self._lock:
+            now = self._clock.now()
+            rows = [
+                row
+                for row in self._jobs.values()
+                if not row.meta.terminal
+                and row.meta.updated_at < updated_before
+                and is_live(row.meta.expires_at, now)
+            ]
+        rows.sort(key=lambda row: (row.meta.updated_at, row.meta.id))
+        return [load_job(row.doc) for row in rows[:limit]]
+
+    # ------------------------------------------------------------------ lookup keys
+    def claim_key(self, key: str, job_id: str, *, expires_at: float | None, now: float) -> str:
+        with self._lock:
+            row = self._keys.get(key)
+            if row is not None and is_live(row.expires_at, now):
+                return row.job_id
+            self._keys[key] = _KeyRow(job_id, expires_at)
+            return job_id
+
+    def lookup_key(self, key: str, *, now: float) -> str | None:
+        with self._lock:
+            row = self._keys.get(key)
+        return row.job_id if row is not None and is_live(row.expires_at, now) else None
+
+    def release_key(self, key: str, job_id: str) -> None:
+        with self._lock:
+            row = self._keys.get(key)
+            if row is not None and row.job_id == job_id:
+                del self._keys[key]
+
+    # ------------------------------------------------------------------ batches
+    def create_batch(self, batch: Batch) -> tuple[Batch, bool]:
+        doc = dump_batch(batch)
+        with self._lock:
+            row = self._batches.get(batch.id)
+            if row is not None and is_live(row.expires_at, self._clock.now()):
+                return load_batch(row.doc), False
+            self._batches[batch.id] = _BatchRow(batch.expires_at, doc)
+        return load_batch(doc), True
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        with self._lock:
+            row = self._batches.get(batch_id)
+            live = row is not None and is_live(row.expires_at, self._clock.now())
+        return load_batch(row.doc) if row is not None and live else None
+
+    # ------------------------------------------------------------------ housekeeping
+    def delete_expired(self, *, now: float) -> int:
+        with self._lock:
+            jobs = [k for k, r in self._jobs.items() if not is_live(r.meta.expires_at, now)]
+            keys = [k for k, r in self._keys.items() if not is_live(r.expires_at, now)]
+            batches = [k for k, r in self._batches.items() if not is_live(r.expires_at, now)]
+            for job_id in jobs:
+                del self._jobs[job_id]
+            for key in keys:
+                del self._keys[key]
+            for batch_id in batches:
+                del self._batches[batch_id]
+        return len(jobs) + len(keys) + len(batches)
+
+    def ping(self) -> None:
+        """Always reachable: it lives in this process."""
+
+    def close(self) -> None:
+        """Nothing to release; present so callers can close any store the same way."""
+
+    def _live_job(self, job_id: str, now: float) -> _JobRow | None:
+        row = self._jobs.get(job_id)
+        return row if row is not None and is_live(row.meta.expires_at, now) else None

@@ -1,0 +1,398 @@
+"""The embedded JobStore: one SQLite file, safe for many threads and many processes.
+
+Why it looks the way it does:
+- One connection per thread, because a sqlite3 connection must not be shared by threads
+  mid-statement, and per-thread connections let readers run alongside the writer.
+- WAL so readers never block the writer; synchronous=NORMAL because in WAL mode that can
+  lose only the last commits on power loss, never corrupt the file; a busy timeout so a
+  writer waits for the lock instead of failing at once.
+- Every write that depends on what is stored is a single conditional statement (insert
+  on conflict, update where version = ?) judged by its rowcount, or a read-then-write
+  inside BEGIN IMMEDIATE, which takes the write lock up front: a deferred transaction
+  that upgrades from read to write can fail with SQLITE_BUSY without waiting.
+- A job is one JSON document (what every store keeps) plus copies of the fields that
+  are filtered or sorted on, so listings are index scans, never document parsing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from core.adapters.clock import SystemClock
+from core.adapters.stores._common import (
+    check_limit,
+    decode_cursor,
+    dump_batch,
+    dump_job,
+    encode_cursor,
+    load_batch,
+    load_job,
+)
+from core.domain.job import Job, JobStatus
+from core.ports import Batch, Clock, Page
+
+log = logging.getLogger("imggo.store.sqlite")
+
+SCHEMA_VERSION = 1
+"""Kept in PRAGMA user_version. A file written by newer code is refused, not misread."""
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pending INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        expires_at REAL,
+        doc TEXT NOT NULL
+    )""",
+    # Newest-first listings walk these backwards; id settles created_at ties.
+    "CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, created_at, id)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_tenant_status ON jobs (tenant, status, created_at, id)",
+    # Partial: terminal jobs (the vast majority, eventually) cost the reconciler nothing.
+    "CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (updated_at, id) WHERE pending = 1",
+    "CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at) WHERE expires_at IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS keys (
+        key TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        expires_at REAL
+    )""",
+    "CREATE INDEX IF NOT EXISTS keys_expiry ON keys (expires_at) WHERE expires_at IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS batches (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS batches_expiry ON batches (expires_at) "
+    "WHERE expires_at IS NOT NULL",
+)
+
+_LIVE = "(expires_at IS NULL OR expires_at > :now)"  # is_live() in SQL
+
+# An expired row counts as absent (as if already swept), so the upsert replaces it;
+# a live one is left alone and the rowcount of 0 tells us we lost.
+_CREATE_JOB = """
+    INSERT INTO jobs (id, tenant, status, pending, version, created_at, updated_at,
+                      expires_at, doc)
+    VALUES (:id, :tenant, :status, :pending, :version, :created_at, :updated_at,
+            :expires_at, :doc)
+    ON CONFLICT (id) DO UPDATE SET
+        tenant = excluded.tenant, status = excluded.status, pending = excluded.pending,
+        version = excluded.version, created_at = excluded.created_at,
+        updated_at = excluded.updated_at, expires_at = excluded.expires_at,
+        doc = excluded.doc
+    WHERE jobs.expires_at IS NOT NULL AND jobs.expires_at <= :now
+"""
+_CAS_JOB = f"""
+    UPDATE jobs SET
+        tenant = :tenant, status = :status, pending = :pending, version = :version,
+        created_at = :created_at, updated_at = :updated_at, expires_at = :expires_at,
+        doc = :doc
+    WHERE id = :id AND version = :expected AND {_LIVE}
+"""  # noqa: S608 - only constant fragments are interpolated
+_GET_JOB = f"SELECT doc FROM jobs WHERE id = :id AND {_LIVE}"  # noqa: S608
+
+# The cursor bound is always present (+inf on the first page) so there is one plan per
+# listing shape. The row-value comparison is a range on the index, not a filter.
+_LIST_JOBS = f"""
+    SELECT doc, created_at, id FROM jobs
+    WHERE tenant = :tenant AND (created_at, id) < (:after_created, :after_id) AND {_LIVE}
+    ORDER BY created_at DESC, id DESC LIMIT :limit
+"""  # noqa: S608
+_LIST_JOBS_BY_STATUS = f"""
+    SELECT doc, created_at, id FROM jobs
+    WHERE tenant = :tenant AND status = :status
+      AND (created_at, id) < (:after_created, :after_id) AND {_LIVE}
+    ORDER BY created_at DESC, id DESC LIMIT :limit
+"""  # noqa: S608
+_LIST_PENDING = f"""
+    SELECT doc FROM jobs
+    WHERE pending = 1 AND updated_at < :updated_before AND {_LIVE}
+    ORDER BY updated_at, id LIMIT :limit
+"""  # noqa: S608
+
+_CLAIM_KEY = """
+    INSERT INTO keys (key, job_id, expires_at) VALUES (:key, :job_id, :expires_at)
+    ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id, expires_at = excluded.expires_at
+    WHERE keys.expires_at IS NOT NULL AND keys.expires_at <= :now
+"""
+_LOOKUP_KEY = f"SELECT job_id FROM keys WHERE key = :key AND {_LIVE}"  # noqa: S608
+
+_CREATE_BATCH = """
+    INSERT INTO batches (id, tenant, created_at, expires_at, doc)
+    VALUES (:id, :tenant, :created_at, :expires_at, :doc)
+    ON CONFLICT (id) DO UPDATE SET
+        tenant = excluded.tenant, created_at = excluded.created_at,
+        expires_at = excluded.expires_at, doc = excluded.doc
+    WHERE batches.expires_at IS NOT NULL AND batches.expires_at <= :now
+"""
+_GET_BATCH = f"SELECT doc FROM batches WHERE id = :id AND {_LIVE}"  # noqa: S608
+
+_DELETE_EXPIRED = tuple(
+    f"DELETE FROM {table} WHERE expires_at IS NOT NULL AND expires_at <= :now"  # noqa: S608
+    for table in ("jobs", "keys", "batches")
+)
+
+_WINDOWS_DRIVE = re.compile(r"^/[A-Za-z]:")
+
+
+def path_from_url(url: str) -> str:
+    """`sqlite:///abs/path.db` -> `/abs/path.db`; `sqlite:///./rel.db` -> `./rel.db`
+    (relative to the working directory, as `./` or `../` after the third slash says)."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise ValueError(f"not a sqlite URL: {parts.scheme}://")
+    if parts.netloc:
+        raise ValueError(
+            "a sqlite URL has no host: use sqlite:///abs/path.db or sqlite:///./relative.db"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError("a sqlite URL takes no query string or fragment")
+    path = unquote(parts.path)
+    if path in ("", "/"):
+        raise ValueError("a sqlite URL needs a file path: sqlite:///abs/path.db")
+    if path == "/:memory:":
+        # Every thread would get its own empty database; memory:// is the shared one.
+        raise ValueError("sqlite:///:memory: is not supported; use memory://")
+    if path.startswith(("/./", "/../")) or _WINDOWS_DRIVE.match(path):
+        path = path[1:]
+    return path
+
+
+class SqliteJobStore:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        self.path = os.fspath(path)
+        # The clock judges expiry for reads that take no `now` (get, list_*).
+        self._clock: Clock = clock or SystemClock()
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        # Every connection we opened, by owning thread: close() closes them all, and a
+        # dead thread's connection is closed when the next one opens, so a server that
+        # spawns a thread per request does not leak file handles.
+        self._registry_lock = threading.Lock()
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
+        self._pid = os.getpid()
+        # Connections inherited through fork(): never used, and never closed either, since
+        # closing one in the child could checkpoint or unlink files the parent is using.
+        self._inherited: list[sqlite3.Connection] = []
+        self._closed = False
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._migrate(self._conn())
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Clock | None = None) -> SqliteJobStore:
+        return cls(path_from_url(url), clock=clock)
+
+    # ------------------------------------------------------------------ jobs
+    def create(self, job: Job) -> tuple[Job, bool]:
+        stored = job.replace(version=1)
+        params = _job_params(stored, now=self._clock.now())
+        with self._immediate() as conn:
+            if conn.execute(_CREATE_JOB, params).rowcount == 1:
+                return load_job(params["doc"]), True
+            # Same transaction: the live job that beat us cannot vanish before we read it.
+            existing = conn.execute(_GET_JOB, params).fetchone()
+        return load_job(existing[0]), False
+
+    def get(self, job_id: str) -> Job | None:
+        row = self._conn().execute(_GET_JOB, {"id": job_id, "now": self._clock.now()}).fetchone()
+        return None if row is None else load_job(row[0])
+
+    def compare_and_set(self, job: Job) -> Job | None:
+        written = job.replace(version=job.version + 1)
+        params = _job_params(written, now=self._clock.now())
+        params["expected"] = job.version
+        if self._conn().execute(_CAS_JOB, params).rowcount != 1:
+            return None
+        return load_job(params["doc"])
+
+    def list_jobs(
+        self,
+        tenant: str,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        check_limit(limit)
+        after_created, after_id = (
+            decode_cursor(cursor) if cursor is not None else (float("inf"), "")
+        )
+        params: dict[str, Any] = {
+            "tenant": tenant,
+            "after_created": after_created,
+            "after_id": after_id,
+            "now": self._clock.now(),
+            "limit": limit + 1,  # one more than asked tells whether another page exists
+        }
+        if status is None:
+            sql = _LIST_JOBS
+        else:
+            sql, params["status"] = _LIST_JOBS_BY_STATUS, status.value
+        rows = self._conn().execute(sql, params).fetchall()
+        page = rows[:limit]
+        next_cursor = encode_cursor((page[-1][1], page[-1][2])) if len(rows) > limit else None
+        return Page([load_job(row[0]) for row in page], next_cursor)
+
+    def list_pending(self, *, updated_before: float, limit: int) -> list[Job]:
+        check_limit(limit)
+        params = {"updated_before": updated_before, "now": self._clock.now(), "limit": limit}
+        return [load_job(row[0]) for row in self._conn().execute(_LIST_PENDING, params)]
+
+    # ------------------------------------------------------------------ lookup keys
+    def claim_key(self, key: str, job_id: str, *, expires_at: float | None, now: float) -> str:
+        params = {"key": key, "job_id": job_id, "expires_at": expires_at, "now": now}
+        with self._immediate() as conn:
+            conn.execute(_CLAIM_KEY, params)
+            holder = conn.execute("SELECT job_id FROM keys WHERE key = :key", params).fetchone()
+        return str(holder[0])
+
+    def lookup_key(self, key: str, *, now: float) -> str | None:
+        row = self._conn().execute(_LOOKUP_KEY, {"key": key, "now": now}).fetchone()
+        return None if row is None else str(row[0])
+
+    def release_key(self, key: str, job_id: str) -> None:
+        self._conn().execute(
+            "DELETE FROM keys WHERE key = :key AND job_id = :job_id", {"key": key, "job_id": job_id}
+        )
+
+    # ------------------------------------------------------------------ batches
+    def create_batch(self, batch: Batch) -> tuple[Batch, bool]:
+        doc = dump_batch(batch)
+        params = {
+            "id": batch.id,
+            "tenant": batch.tenant,
+            "created_at": batch.created_at,
+            "expires_at": batch.expires_at,
+            "doc": doc,
+            "now": self._clock.now(),
+        }
+        with self._immediate() as conn:
+            if conn.execute(_CREATE_BATCH, params).rowcount == 1:
+                return load_batch(doc), True
+            existing = conn.execute(_GET_BATCH, params).fetchone()
+        return load_batch(existing[0]), False
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        row = self._conn().execute(_GET_BATCH, {"id": batch_id, "now": self._clock.now()})
+        found = row.fetchone()
+        return None if found is None else load_batch(found[0])
+
+    # ------------------------------------------------------------------ housekeeping
+    def delete_expired(self, *, now: float) -> int:
+        with self._immediate() as conn:
+            return sum(conn.execute(sql, {"now": now}).rowcount for sql in _DELETE_EXPIRED)
+
+    def ping(self) -> None:
+        self._conn().execute("SELECT 1").fetchone()
+
+    def close(self) -> None:
+        """Close every thread's connection; the store is unusable afterwards."""
+        with self._registry_lock:
+            self._closed = True
+            connections, self._connections = list(self._connections.values()), {}
+        for conn in connections:
+            conn.close()
+
+    # ------------------------------------------------------------------ plumbing
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        # A forked child inherits the parent's thread-locals; SQLite forbids carrying a
+        # connection across fork(), so a new pid means a new connection.
+        if conn is not None and self._local.pid == os.getpid() and not self._closed:
+            return conn
+        return self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        with self._registry_lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError(f"the store at {self.path} is closed")
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout_s,  # sets sqlite3_busy_timeout
+                isolation_level=None,  # autocommit; transactions are explicit
+                check_same_thread=False,  # only so close() may close it from any thread
+            )
+            conn.execute("PRAGMA synchronous = NORMAL")
+            pid = os.getpid()
+            if pid != self._pid:
+                self._inherited.extend(self._connections.values())
+                self._connections, self._pid = {}, pid
+            for thread in [t for t in self._connections if not t.is_alive()]:
+                self._connections.pop(thread).close()
+            self._connections[threading.current_thread()] = conn
+            self._local.conn, self._local.pid = conn, pid
+        return conn
+
+    @contextlib.contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:  # some errors roll back on their own
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            # Still correct (rollback journal), only slower under concurrency: some
+            # network file systems cannot share WAL's memory-mapped index.
+            log.warning("%s: WAL unavailable, journal_mode is %s", self.path, mode)
+        if self._schema_version(conn) == SCHEMA_VERSION:
+            return  # the common case: no write lock taken just to open
+        with self._immediate():
+            found = self._schema_version(conn)  # another process may have just done it
+            if found > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has store schema {found}, newer than this code's "
+                    f"{SCHEMA_VERSION}: upgrade imggo-functions or use another file"
+                )
+            if found < SCHEMA_VERSION:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+    @staticmethod
+    def _schema_version(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _job_params(job: Job, *, now: float) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "tenant": job.tenant,
+        "status": job.status.value,
+        "pending": 0 if job.terminal else 1,
+        "version": job.version,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "expires_at": job.expires_at,
+        "doc": dump_job(job),
+        "now": now,
+    }
+
+
+__all__ = ["SCHEMA_VERSION", "SqliteJobStore", "path_from_url"]

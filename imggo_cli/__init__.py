@@ -1,0 +1,1 @@
+"""`imggo-fn`: the laptop entry point (serve, ingest, jobs, patterns, simulator)."""
