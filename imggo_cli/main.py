@@ -4,6 +4,7 @@ code, never a traceback."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -236,10 +237,8 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
         raise _UserError(
             "the simulator needs the `local` extra: pip install 'imggo-functions[local]'"
         ) from exc
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve_forever(SimulatorConfig(ingest_latency_s=args.latency), args.host, args.port)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

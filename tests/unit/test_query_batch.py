@@ -41,31 +41,35 @@ def test_poll_through_survives_an_unreachable_imggo():
     assert get_job(services, "t", job.id).status is JobStatus.QUEUED
 
 
+def _race_webhook_against_poll() -> None:
+    imggo = FakeImggo()
+    services = make_services(imggo=imggo, poll_after_s=0)
+    job = submit(services, new()).job
+    services.clock.advance(1)
+    imggo.jobs[job.imggo_job_id]["status"] = JobStatus.RUNNING  # the poll sees "running"
+    body = body_for(job.imggo_job_id, services.clock.now(), manifest={"n": 1})
+    barrier = threading.Barrier(2)
+
+    def hook():
+        barrier.wait()
+        apply_webhook(services, body, sign(SECRET, body))
+
+    def poll():
+        barrier.wait()
+        get_job(services, "t", job.id)
+
+    threads = [threading.Thread(target=hook), threading.Thread(target=poll)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = services.store.get(job.id)
+    assert final.status is JobStatus.SUCCEEDED and final.manifest == {"n": 1}
+
+
 def test_racing_webhook_and_poll_never_move_backwards():
     for _ in range(20):
-        imggo = FakeImggo()
-        services = make_services(imggo=imggo, poll_after_s=0)
-        job = submit(services, new()).job
-        services.clock.advance(1)
-        imggo.jobs[job.imggo_job_id]["status"] = JobStatus.RUNNING  # the poll sees "running"
-        body = body_for(job.imggo_job_id, services.clock.now(), manifest={"n": 1})
-        barrier = threading.Barrier(2)
-
-        def hook():
-            barrier.wait()
-            apply_webhook(services, body, sign(SECRET, body))
-
-        def poll():
-            barrier.wait()
-            get_job(services, "t", job.id)
-
-        threads = [threading.Thread(target=hook), threading.Thread(target=poll)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        final = services.store.get(job.id)
-        assert final.status is JobStatus.SUCCEEDED and final.manifest == {"n": 1}
+        _race_webhook_against_poll()
 
 
 def test_other_tenants_job_is_not_found():
