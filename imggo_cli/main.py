@@ -91,9 +91,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             timeout=5,
         ).raise_for_status()
     print(f"imggo-fn listening on {server.url}  (store {settings.store_url})")
-    print(
-        f"ImgGo: {'embedded simulator at ' + settings.imggo_base_url if local.simulated else settings.imggo_base_url}"
-    )
+    where = "embedded simulator at " if local.simulated else ""
+    print(f"ImgGo: {where}{settings.imggo_base_url}")
     auth = f"Authorization: Bearer {key}" if key else "Authorization: Bearer <your key>"
     if key:
         print(f"dev API key (tenant 'local', valid while this runs): {key}")
