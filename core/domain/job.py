@@ -93,9 +93,13 @@ class Job:
         return dataclasses.replace(self, **changes)
 
     def to_record(self) -> dict[str, Any]:
-        """A JSON-safe dict every store can keep as one document."""
-        record = dataclasses.asdict(self)
+        """A JSON-safe dict every store can keep as one document. Built by hand, not with
+        dataclasses.asdict: that deep-copies the manifest on every write (a hot path)."""
+        record = {name: getattr(self, name) for name in _FIELDS}
         record["status"] = self.status.value
+        record["source"] = {name: getattr(self.source, name) for name in _SOURCE_FIELDS}
+        if self.error is not None:
+            record["error"] = {"code": self.error.code, "message": self.error.message}
         return record
 
     @classmethod
@@ -105,8 +109,11 @@ class Job:
         data["source"] = JobSource(**data["source"])
         if data.get("error") is not None:
             data["error"] = JobError(**data["error"])
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Job))
+_SOURCE_FIELDS = tuple(f.name for f in dataclasses.fields(JobSource))
 
 
 def can_move(current: JobStatus, new: JobStatus) -> bool:

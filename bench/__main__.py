@@ -1,0 +1,140 @@
+"""`make bench`: the figures the issues ask for, printed as a table.
+
+1. Warm cost of GET /v1/jobs/{id} through the HTTP surface (HttpApp over SQLite) against
+   a floor doing the bare minimum a handler must do (store.get + json.dumps).
+2. Batch ingest of N images through the simulator (in its own process, 20 ms added to
+   every ingest) at concurrency 16, against the ideal N x latency / concurrency and
+   against a sequential one-at-a-time loop.
+3. Peak RSS of this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from bench.images import distinct_pngs
+from bench.simproc import simulator_process
+from core.api.app import HttpApp
+from core.api.auth import hash_key
+from core.api.http import Headers, Request
+from core.bootstrap import build_services
+from core.config import Settings
+from core.domain.job import Job, JobSource, JobStatus
+from core.ports import ImageUpload
+from core.service.batch import BatchItem, run_batch
+
+
+def _per_call_us(fn: Callable[[], object], repeat: int, rounds: int = 5) -> float:
+    best = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        best.append((time.perf_counter() - start) / repeat * 1e6)
+    return statistics.median(best)
+
+
+def bench_get(tmp: Path) -> list[tuple[str, str]]:
+    settings = Settings(
+        store_url=f"sqlite:///{tmp}/get.db",
+        data_dir=str(tmp),
+        imggo_api_key="unused",
+        api_key_hashes={hash_key("k"): "t"},
+    )
+    services = build_services(settings)
+    now = time.time()
+    job = Job(
+        id="job-1", tenant="t", pattern_id="invoice", source=JobSource("url", url="https://x/a.png"),
+        created_at=now, updated_at=now, status=JobStatus.SUCCEEDED,
+        manifest={"total": 12.5, "lines": [{"sku": "A", "qty": 2}] * 5},
+    )
+    services.store.create(job)
+    app = HttpApp(services)
+    request = Request("GET", "/v1/jobs/job-1", Headers({"Authorization": "Bearer k"}))
+
+    def surface() -> object:
+        response = app.handle(request)
+        assert response.status == 200
+        return response
+
+    def floor() -> object:
+        stored = services.store.get("job-1")
+        assert stored is not None
+        return json.dumps(stored.to_record()).encode()
+
+    surface(), floor()  # warm
+    surface_us = _per_call_us(surface, 2000)
+    floor_us = _per_call_us(floor, 2000)
+    services.close()
+    return [
+        ("GET /v1/jobs/{id} through HttpApp (warm, SQLite)", f"{surface_us:.1f} us"),
+        ("floor: store.get + json.dumps", f"{floor_us:.1f} us"),
+        ("ratio surface / floor", f"{surface_us / floor_us:.2f} x"),
+    ]
+
+
+def bench_batch(tmp: Path, count: int, latency_s: float, concurrency: int) -> list[tuple[str, str]]:
+    images = distinct_pngs(count * 2)
+    rows: list[tuple[str, str]] = []
+    with simulator_process("--ingest-latency-s", str(latency_s), "--processing-s", "0.01") as url:
+        base = Settings(
+            store_url=f"sqlite:///{tmp}/batch.db",
+            data_dir=str(tmp),
+            imggo_base_url=url,
+            imggo_api_key="imggo_test_simulator",
+            batch_max_items=count,
+        )
+        services = build_services(base)
+        services.imggo.ping()
+        items = [BatchItem(upload=ImageUpload(d, f"{i}.png", "image/png")) for i, d in enumerate(images[:count])]
+        start = time.perf_counter()
+        result = run_batch(services, "bench", "image-facts", items, concurrency=concurrency)
+        batch_s = time.perf_counter() - start
+        assert all(o.ok for o in result.items), [o.error for o in result.items if not o.ok][:3]
+
+        seq_items = [BatchItem(upload=ImageUpload(d, f"{i}.png", "image/png")) for i, d in enumerate(images[count:])]
+        start = time.perf_counter()
+        for item in seq_items:
+            run_batch(services, "bench", "image-facts", [item], concurrency=1)
+        seq_s = time.perf_counter() - start
+        services.close()
+    ideal_s = count * latency_s / concurrency
+    rows += [
+        (f"batch of {count}, {latency_s * 1000:.0f} ms ingest latency, concurrency {concurrency}",
+         f"{batch_s:.2f} s ({count / batch_s:.0f} images/s)"),
+        ("ideal N x latency / concurrency", f"{ideal_s:.2f} s"),
+        ("efficiency vs ideal", f"{ideal_s / batch_s * 100:.0f} %"),
+        ("sequential one-at-a-time loop", f"{seq_s:.2f} s"),
+        ("speed-up vs sequential", f"{seq_s / batch_s:.1f} x"),
+    ]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.020)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += bench_get(Path(tmp))
+        rows += bench_batch(Path(tmp), args.count, args.latency, args.concurrency)
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows.append(("peak RSS of the bench process", f"{rss_mib:.0f} MiB"))
+    width = max(len(name) for name, _ in rows)
+    print(f"{'measure'.ljust(width)}  value")
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+
+
+if __name__ == "__main__":
+    main()
