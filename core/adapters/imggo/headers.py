@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 
@@ -61,9 +61,7 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     )
 
 
-def parse_retry_after(
-    raw: str | None, *, wall_now: Callable[[], float]
-) -> float | None:
+def parse_retry_after(raw: str | None, *, wall_now: Callable[[], float]) -> float | None:
     """Seconds to wait from a Retry-After value: delta-seconds or an HTTP-date.
 
     None when absent or unreadable (the caller then falls back to its own backoff);
@@ -83,5 +81,5 @@ def parse_retry_after(
         return None
     if when.tzinfo is None:
         # RFC 9110 dates are always GMT; a naive result means the zone was "-0000".
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - wall_now())

@@ -1,0 +1,573 @@
+"""ImggoClient: the ImageApi port spoken over HTTP to ImgGo (or its simulator).
+
+One pooled `httpx.Client` per ImggoClient, opened on first use and kept: a warm
+serverless function reuses its connections (TLS handshakes are the slow part).
+
+Retries (tenacity) cover what CONTRACT.md calls transient: 429, 500, 502, 503, 504,
+connection errors and timeouts. They are safe for ingest because every submission
+carries its Idempotency-Key, so a retry after a lost answer gets the same job back.
+Every retry loop is bounded twice: by `max_attempts`, and by the caller's `deadline`
+(an absolute `clock()` value) - we never sleep past it, never start an attempt that
+could not get going before it, and shrink the per-request timeout to the time left.
+
+The API key is a secret: it is only ever put in the Authorization header, never in a
+log line, an exception message or a repr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
+
+from core.adapters.imggo.errors import (
+    RETRY_AFTER_STATUSES,
+    error_from_response,
+    invalid_response,
+)
+from core.adapters.imggo.headers import RateLimit, parse_rate_limit, parse_retry_after
+from core.domain.job import JobStatus
+from core.ports import ImageApiError, RemoteJob, Submission
+
+log = logging.getLogger("imggo.client")
+
+DEFAULT_USER_AGENT = "imggo-functions/0.1.0 (+httpx)"
+# ImgGo's own rule for idempotency keys (IngestRequest.idempotency_key in the spec).
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# Visible ASCII only: anything else could not be a header value, and httpx's error for
+# an illegal header value would quote the value - that is, the key.
+_API_KEY_CHARS = re.compile(r"[\x21-\x7e]+")
+_KEY_PREFIXES = ("imggo_live_", "imggo_test_")
+# An attempt needs some time to be worth starting: below this much time left before
+# the deadline we stop instead of firing a request that can only time out.
+_MIN_ATTEMPT_S = 0.05
+# Guard against a server whose pagination never ends.
+_MAX_PATTERN_PAGES = 50
+_PATTERNS_PER_PAGE = 100
+_STATUSES: dict[str, JobStatus] = {
+    "queued": JobStatus.QUEUED,
+    "running": JobStatus.RUNNING,
+    "succeeded": JobStatus.SUCCEEDED,
+    "failed": JobStatus.FAILED,
+}
+
+
+def normalise_base_url(base_url: str) -> str:
+    """`https://api.imggo.ai`, `.../`, `.../api` and `.../api/` all mean the same host:
+    our paths carry `/api/...` themselves (the guides' base URL ends in /api, the
+    spec's does not)."""
+    url = base_url.strip().rstrip("/")
+    if url.endswith("/api"):
+        url = url[: -len("/api")].rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("the ImgGo base URL must look like https://host[:port][/prefix]")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("the ImgGo base URL must not carry credentials, a query or a fragment")
+    return url
+
+
+def _mask(api_key: str) -> str:
+    for prefix in _KEY_PREFIXES:
+        if api_key.startswith(prefix):
+            return prefix + "***"  # the kind of key (live/test) is useful and not secret
+    return "***"
+
+
+def _segment(value: str, what: str) -> str:
+    """One path segment, percent-encoded so an id can never change the path."""
+    if not value:
+        raise ImageApiError(f"{what} must not be empty", code="invalid_request")
+    return quote(value, safe="")
+
+
+def _map_status(raw: object, *, status: int) -> JobStatus:
+    if isinstance(raw, str) and raw in _STATUSES:
+        return _STATUSES[raw]
+    raise invalid_response(f"ImgGo sent an unknown job status {raw!r}", status=status)
+
+
+def _manifest(raw: object) -> dict[str, Any] | None:
+    if raw is None or isinstance(raw, dict):
+        return raw
+    # The spec promises an object; if a text/csv pattern ever hands back a bare value,
+    # keep it rather than lose the result.
+    return {"value": raw}
+
+
+def _job_error(raw: object) -> str | None:
+    if raw is None or isinstance(raw, str):
+        return raw
+    if isinstance(raw, dict) and isinstance(raw.get("message"), str):
+        return str(raw["message"])
+    return json.dumps(raw, default=str)
+
+
+def _transport_error(exc: httpx.RequestError) -> ImageApiError:
+    """Connection trouble and timeouts are worth retrying (the call is idempotent); a
+    request we could not even build (bad URL scheme, illegal header) is not."""
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        code, retryable = "timeout", True
+    elif isinstance(exc, httpx.ConnectError):
+        code, retryable = "connect_error", True
+    elif isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        code, retryable = "request_error", False
+    elif isinstance(exc, httpx.TransportError):
+        # ReadError, WriteError, RemoteProtocolError (connection dropped mid-answer), ...
+        code, retryable = "network_error", True
+    else:
+        code, retryable = "request_error", False
+    detail = f"{name}: {exc}" if str(exc) else name
+    return ImageApiError(f"ImgGo could not be reached ({detail})", code=code, retryable=retryable)
+
+
+class _RetryPlan:
+    """One call's retry decisions, shared by tenacity's `stop` and `wait` hooks.
+
+    The wait for attempt n is drawn once and remembered, so the stop test ("would the
+    next attempt start before the deadline?") and the actual sleep agree, whichever
+    order the installed tenacity version calls them in.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        deadline: float | None,
+        max_attempts: int,
+        clock: Callable[[], float],
+        jitter: wait_random_exponential,
+        retry_after_cap_s: float,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.deadline = deadline
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self.jitter = jitter
+        self.retry_after_cap_s = retry_after_cap_s
+        self.attempts = 0  # counted by the attempt itself, for the give-up log line
+        self.stopped_by_deadline = False
+        self._waits: dict[int, float] = {}
+
+    def planned_wait(self, state: RetryCallState) -> float:
+        number = state.attempt_number
+        if number not in self._waits:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(exc, ImageApiError) and exc.retry_after_s is not None:
+                # The server said when; its word beats our guess (but within reason).
+                wait = min(exc.retry_after_s, self.retry_after_cap_s)
+            else:
+                wait = float(self.jitter(state))
+            self._waits[number] = max(0.0, wait)
+        return self._waits[number]
+
+    def wait(self, state: RetryCallState) -> float:
+        return self.planned_wait(state)
+
+    def stop(self, state: RetryCallState) -> bool:
+        if state.attempt_number >= self.max_attempts:
+            return True
+        if self.deadline is None:
+            return False
+        next_start = self.clock() + self.planned_wait(state)
+        if next_start + _MIN_ATTEMPT_S > self.deadline:
+            self.stopped_by_deadline = True
+            return True
+        return False
+
+    def before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        what = (
+            f"HTTP {exc.status} {exc.code}"
+            if isinstance(exc, ImageApiError) and exc.status is not None
+            else (exc.code if isinstance(exc, ImageApiError) else type(exc).__name__)
+        )
+        log.info(
+            "ImgGo %s %s failed (%s), attempt %d/%d; retrying in %.3fs",
+            self.method,
+            self.path,
+            what,
+            state.attempt_number,
+            self.max_attempts,
+            self.planned_wait(state),
+        )
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    # Only our own verdicts are retried: a bug (TypeError...) must surface at once.
+    return isinstance(exc, ImageApiError) and exc.retryable
+
+
+class ImggoClient:
+    """The ImageApi port over httpx. Thread-safe: one instance serves every worker."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float = 10.0,
+        max_attempts: int = 5,
+        backoff_base_s: float = 0.2,
+        backoff_cap_s: float = 5.0,
+        retry_after_cap_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        if not api_key or not _API_KEY_CHARS.fullmatch(api_key):
+            # Deliberately does not echo the value.
+            raise ValueError("the ImgGo API key must be non-empty visible ASCII")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if timeout_s <= 0 or backoff_base_s < 0 or backoff_cap_s < 0 or retry_after_cap_s < 0:
+            raise ValueError("timeouts must be positive and backoff values not negative")
+        self._base_url = normalise_base_url(base_url)
+        self._api_key = api_key
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+        self._jitter = wait_random_exponential(multiplier=backoff_base_s, max=backoff_cap_s)
+        self._retry_after_cap_s = retry_after_cap_s
+        self._transport = transport
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock  # Retry-After HTTP-dates are wall time, not monotonic
+        self._user_agent = user_agent
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        # Replaced (never mutated) after each response carrying X-RateLimit-*: a single
+        # reference assignment, so readers on other threads see one whole value.
+        self.last_rate_limit: RateLimit | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+    def __repr__(self) -> str:
+        return f"ImggoClient(base_url={self._base_url!r}, api_key={_mask(self._api_key)!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def _http(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = httpx.Client(
+                        base_url=self._base_url,
+                        transport=self._transport,
+                        timeout=self._timeout_s,
+                        headers={"User-Agent": self._user_agent},
+                        # A redirect is not part of ImgGo's API; following one could
+                        # carry the key somewhere unexpected.
+                        follow_redirects=False,
+                    )
+                client = self._client
+        return client
+
+    def close(self) -> None:
+        """Close the pooled connections; a later call opens a fresh pool."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> ImggoClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- ImageApi
+    def submit(self, submission: Submission, *, deadline: float | None = None) -> RemoteJob:
+        key = submission.idempotency_key
+        if not _IDEMPOTENCY_KEY.fullmatch(key):
+            raise ImageApiError(
+                "the idempotency key must match ^[a-zA-Z0-9_-]{1,255}$",
+                code="invalid_idempotency_key",
+            )
+        if (submission.image_url is None) == (submission.upload is None):
+            raise ImageApiError(
+                "a submission needs exactly one of image_url and upload",
+                code="invalid_submission",
+            )
+        try:
+            extras_json = json.dumps(submission.extras, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise ImageApiError(
+                "extras must be JSON-serialisable", code="invalid_submission"
+            ) from exc
+        path = f"/api/patterns/{_segment(submission.pattern_id, 'pattern_id')}/ingest"
+        # The header is what the service keys on; the body field is kept for older
+        # deployments that read it from there.
+        headers = {"Idempotency-Key": key}
+        upload = submission.upload
+        if upload is not None:
+            response = self._send(
+                "POST",
+                path,
+                deadline=deadline,
+                headers=headers,
+                files={"image": (upload.filename, upload.data, upload.content_type)},
+                data={"idempotency_key": key, "extras": extras_json},
+            )
+        else:
+            response = self._send(
+                "POST",
+                path,
+                deadline=deadline,
+                headers=headers,
+                json_body={
+                    "image_url": submission.image_url,
+                    "extras": submission.extras,
+                    "idempotency_key": key,
+                },
+            )
+        data = self._data(response)
+        if not isinstance(data, dict):
+            raise invalid_response(
+                "ImgGo's ingest answer has no data object", status=response.status_code
+            )
+        job_id = data.get("job_id") or data.get("id")
+        if not isinstance(job_id, str) or not job_id:
+            raise invalid_response(
+                "ImgGo's ingest answer has no job_id", status=response.status_code
+            )
+        status = _map_status(data.get("status", "queued"), status=response.status_code)
+        manifest = _manifest(data.get("manifest"))
+        if status is JobStatus.SUCCEEDED and manifest is None:
+            # A replayed ingest may report a finished job without its result; calling it
+            # succeeded would record an empty result. Queued is true, and the next poll
+            # fetches the manifest.
+            status = JobStatus.QUEUED
+        return RemoteJob(
+            id=job_id,
+            status=status,
+            manifest=manifest,
+            error=_job_error(data.get("error")),
+            replayed=response.status_code == 200,
+        )
+
+    def get_job(self, imggo_job_id: str, *, deadline: float | None = None) -> RemoteJob:
+        path = f"/api/jobs/{_segment(imggo_job_id, 'job id')}"
+        response = self._send("GET", path, deadline=deadline)
+        data = self._data(response)
+        if not isinstance(data, dict):
+            raise invalid_response(
+                "ImgGo's job answer has no data object", status=response.status_code
+            )
+        job_id = data.get("id") or imggo_job_id
+        return RemoteJob(
+            id=str(job_id),
+            status=_map_status(data.get("status"), status=response.status_code),
+            manifest=_manifest(data.get("manifest")),
+            error=_job_error(data.get("error")),
+        )
+
+    def export(self, imggo_job_id: str, fmt: str) -> tuple[str, bytes]:
+        path = f"/api/jobs/{_segment(imggo_job_id, 'job id')}"
+        response = self._send("GET", path, deadline=None, params={"format": fmt})
+        content_type = response.headers.get("content-type", "application/octet-stream")
+        return content_type, response.content
+
+    def list_patterns(self) -> list[dict[str, Any]]:
+        patterns: list[dict[str, Any]] = []
+        for page in range(1, _MAX_PATTERN_PAGES + 1):
+            response = self._send(
+                "GET",
+                "/api/patterns",
+                deadline=None,
+                params={"page": page, "per_page": _PATTERNS_PER_PAGE},
+            )
+            data = self._data(response)
+            # The spec nests {data: [...], pagination: {...}}; a bare list is accepted too.
+            items = data.get("data") if isinstance(data, dict) else data
+            if not isinstance(items, list):
+                raise invalid_response(
+                    "ImgGo's pattern list has no items", status=response.status_code
+                )
+            patterns.extend(item for item in items if isinstance(item, dict))
+            pagination = data.get("pagination") if isinstance(data, dict) else None
+            total_pages = pagination.get("total_pages") if isinstance(pagination, dict) else None
+            if not isinstance(total_pages, int) or page >= total_pages or not items:
+                break
+        return patterns
+
+    def ping(self) -> None:
+        # A readiness probe wants a quick yes/no: one attempt, no retries, no key.
+        self._send("GET", "/api/_health", deadline=None, auth=False, max_attempts=1)
+
+    # ----------------------------------------------------------------- plumbing
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "***")
+
+    def _scrub_error(self, exc: ImageApiError) -> ImageApiError:
+        """Defence in depth: a server or library that echoes the key must not get it
+        into our logs or job records through an error message."""
+        if self._api_key not in exc.message and self._api_key not in json.dumps(
+            exc.details, default=str
+        ):
+            return exc
+        details = json.loads(self._scrub(json.dumps(exc.details, default=str)))
+        return ImageApiError(
+            self._scrub(exc.message),
+            status=exc.status,
+            code=self._scrub(exc.code),
+            details=details,
+            retryable=exc.retryable,
+            retry_after_s=exc.retry_after_s,
+        )
+
+    def _data(self, response: httpx.Response) -> Any:
+        """The `data` of a `{"success": true, "data": ...}` answer."""
+        try:
+            payload = response.json()
+        except ValueError:
+            raise invalid_response(
+                f"ImgGo answered HTTP {response.status_code} with a body that is not JSON",
+                status=response.status_code,
+            ) from None
+        if not isinstance(payload, dict):
+            raise invalid_response(
+                "ImgGo's answer is not a JSON object", status=response.status_code
+            )
+        if payload.get("success") is False:
+            raise self._scrub_error(error_from_response(response.status_code, response.content))
+        if "data" not in payload:
+            raise invalid_response("ImgGo's answer has no data", status=response.status_code)
+        return payload["data"]
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        deadline: float | None,
+        auth: bool = True,
+        max_attempts: int | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        data: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> httpx.Response:
+        """One logical call: attempts with retries until a 2xx, a final error, or a bound."""
+        if deadline is not None and self._clock() + _MIN_ATTEMPT_S > deadline:
+            raise ImageApiError(
+                "the deadline passed before ImgGo could be called",
+                code="deadline_exceeded",
+                retryable=True,
+            )
+        request_headers = dict(headers or {})
+        if auth:
+            request_headers["Authorization"] = f"Bearer {self._api_key}"
+        plan = _RetryPlan(
+            method=method,
+            path=path,
+            deadline=deadline,
+            max_attempts=max_attempts or self._max_attempts,
+            clock=self._clock,
+            jitter=self._jitter,
+            retry_after_cap_s=self._retry_after_cap_s,
+        )
+        retrying = Retrying(
+            stop=plan.stop,
+            wait=plan.wait,
+            retry=retry_if_exception(_worth_retrying),
+            sleep=self._sleep,
+            before_sleep=plan.before_sleep,
+            reraise=True,  # callers get our ImageApiError, not tenacity's RetryError
+        )
+
+        def attempt() -> httpx.Response:
+            plan.attempts += 1
+            return self._attempt(
+                method,
+                path,
+                deadline=deadline,
+                headers=request_headers,
+                params=params,
+                json_body=json_body,
+                data=data,
+                files=files,
+            )
+
+        try:
+            return retrying(attempt)
+        except ImageApiError as exc:
+            if plan.attempts > 1 or plan.stopped_by_deadline:
+                log.warning(
+                    "ImgGo %s %s gave up after %d attempt(s)%s: %s %s",
+                    method,
+                    path,
+                    plan.attempts,
+                    " (deadline)" if plan.stopped_by_deadline else "",
+                    exc.status if exc.status is not None else "-",
+                    exc.code,
+                )
+            raise
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        *,
+        deadline: float | None,
+        headers: dict[str, str],
+        params: dict[str, Any] | None,
+        json_body: Any,
+        data: dict[str, str] | None,
+        files: dict[str, tuple[str, bytes, str]] | None,
+    ) -> httpx.Response:
+        timeout = self._timeout_s
+        if deadline is not None:
+            # The retry plan only starts an attempt with time left, but the clock moved
+            # since; never hand httpx a zero or negative timeout.
+            timeout = max(min(timeout, deadline - self._clock()), _MIN_ATTEMPT_S)
+        started = time.perf_counter()
+        try:
+            response = self._http().request(
+                method,
+                path,
+                headers=headers,
+                params=params,
+                json=json_body,
+                data=data,
+                files=files,
+                timeout=timeout,
+            )
+        except httpx.RequestError as exc:
+            log.debug("ImgGo %s %s failed: %s", method, path, type(exc).__name__)
+            raise self._scrub_error(_transport_error(exc)) from exc
+        log.debug(
+            "ImgGo %s %s -> %d in %.0f ms",
+            method,
+            path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        rate_limit = parse_rate_limit(response.headers)
+        if rate_limit is not None:
+            self.last_rate_limit = rate_limit
+        if response.is_success:
+            return response
+        retry_after = None
+        if response.status_code in RETRY_AFTER_STATUSES:
+            retry_after = parse_retry_after(
+                response.headers.get("retry-after"), wall_now=self._wall_clock
+            )
+        raise self._scrub_error(
+            error_from_response(response.status_code, response.content, retry_after_s=retry_after)
+        )
