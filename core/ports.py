@@ -177,6 +177,16 @@ class Queue(Protocol):
     def send(self, items: Sequence[WorkItem]) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SignedUpload:
+    """Where and how a client PUTs bytes straight into the blob store."""
+
+    url: str
+    method: str
+    headers: dict[str, str]  # the client must send exactly these (they are signed)
+    expires_at: float
+
+
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
@@ -184,6 +194,12 @@ class BlobStore(Protocol):
 
     def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
         """A URL ImgGo can fetch the blob from, or None when this store has none (local)."""
+
+    def signed_put_url(
+        self, key: str, *, content_type: str, size: int, expires_s: int
+    ) -> SignedUpload | None:
+        """A URL the client can PUT exactly `size` bytes of `content_type` to, or None when
+        this store cannot sign one (local disk)."""
 
 
 class Secrets(Protocol):

@@ -9,6 +9,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from core.ports import SignedUpload
+
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._/-]{1,512}$")
 
 
@@ -32,6 +34,11 @@ class MemoryBlobStore:
             return self._blobs.get(key)
 
     def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
+        return None
+
+    def signed_put_url(
+        self, key: str, *, content_type: str, size: int, expires_s: int
+    ) -> SignedUpload | None:
         return None
 
 
@@ -66,4 +73,9 @@ class FileBlobStore:
             return None
 
     def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
+        return None
+
+    def signed_put_url(
+        self, key: str, *, content_type: str, size: int, expires_s: int
+    ) -> SignedUpload | None:
         return None

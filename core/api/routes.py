@@ -10,7 +10,7 @@ from core.api import schemas
 from core.api.bodies import BadRequestError, is_json_type, read_json_object, read_multipart
 from core.api.http import Request, Response
 from core.api.router import AppContext, QueryParam, Route
-from core.api.views import batch_view, job_location, job_view
+from core.api.views import batch_view, iso, job_location, job_view
 from core.domain.errors import (
     RejectedError,
     UnavailableError,
@@ -20,7 +20,7 @@ from core.domain.errors import (
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, ImageUpload
 from core.service import batch as batches
-from core.service import query
+from core.service import query, uploads
 from core.service.submit import NewJob, submit
 from core.service.webhook import SIGNATURE_HEADER, apply_webhook
 
@@ -208,6 +208,36 @@ def create_batch(ctx: AppContext, request: Request) -> Response:
     )
 
 
+def create_upload(ctx: AppContext, request: Request) -> Response:
+    body = read_json_object(request)
+    size = body.get("size")
+    ticket = uploads.create_upload(
+        ctx.services,
+        tenant=_tenant(request),
+        pattern_id=_str_field(body, "pattern_id", required=True) or "",
+        content_type=_str_field(body, "content_type", required=True) or "",
+        size=size if isinstance(size, int) else -1,
+        filename=_str_field(body, "filename", required=False),
+        extras=_extras(body.get("extras")),
+        idempotency_key=_idempotency_key(
+            request, _str_field(body, "idempotency_key", required=False)
+        ),
+    )
+    upload = None
+    if ticket.upload is not None:
+        upload = {
+            "url": ticket.upload.url,
+            "method": ticket.upload.method,
+            "headers": ticket.upload.headers,
+            "expires_at": iso(ticket.upload.expires_at),
+        }
+    return Response.json(
+        201 if ticket.created else 200,
+        {"job": job_view(ticket.job), "upload": upload},
+        {"Location": job_location(ticket.job.id)},
+    )
+
+
 def get_batch(ctx: AppContext, request: Request) -> Response:
     batch = batches.load_batch(ctx.services, _tenant(request), request.path_params["batch_id"])
     return Response.json(200, batch_view(batch, batches.batch_status(ctx.services, batch)))
@@ -307,6 +337,16 @@ ROUTES: list[Route] = [
             "200": _ok(schemas.BATCH, "Idempotent replay"),
         },
         tags=("batches",),
+    ),
+    Route(
+        "POST",
+        "/v1/uploads",
+        create_upload,
+        "createUpload",
+        "Get a signed URL to PUT a large image straight into the blob store",
+        request_body={JSON: {"schema": schemas.UPLOAD_REQUEST}},
+        responses={"201": _ok(schemas.UPLOAD, "Created"), "200": _ok(schemas.UPLOAD, "Replay")},
+        tags=("jobs",),
     ),
     Route(
         "GET",

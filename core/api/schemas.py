@@ -120,3 +120,35 @@ WEBHOOK: dict[str, Any] = {
         "timestamp": {"type": "string", "format": "date-time"},
     },
 }
+
+UPLOAD_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "required": ["pattern_id", "content_type", "size"],
+    "properties": {
+        "pattern_id": {"type": "string"},
+        "content_type": {
+            "type": "string",
+            "enum": ["image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp"],
+        },
+        "size": {"type": "integer", "minimum": 1, "description": "exact byte count"},
+        "filename": {"type": "string"},
+        "extras": {"type": "object"},
+        "idempotency_key": {"type": "string"},
+    },
+}
+
+UPLOAD: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "job": JOB,
+        "upload": {
+            "type": ["object", "null"],
+            "properties": {
+                "url": {"type": "string"},
+                "method": {"type": "string"},
+                "headers": {"type": "object"},
+                "expires_at": {"type": "string", "format": "date-time"},
+            },
+        },
+    },
+}

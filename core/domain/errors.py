@@ -92,3 +92,10 @@ class UpstreamError(DomainError):
 
     status = 502
     code = "imggo_error"
+
+
+class NotSupportedError(DomainError):
+    """This deployment cannot do that (e.g. signed uploads on local disk)."""
+
+    status = 501
+    code = "not_supported"

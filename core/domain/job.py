@@ -45,9 +45,11 @@ PENDING_STATUSES = (JobStatus.ACCEPTED, JobStatus.QUEUED, JobStatus.RUNNING)
 
 @dataclass(frozen=True, slots=True)
 class JobSource:
-    """Where the image comes from: a URL ImgGo fetches, or bytes we hold in a BlobStore."""
+    """Where the image comes from: a URL ImgGo fetches, bytes we hold in a BlobStore
+    (`upload`), or bytes the client is still putting there through a signed URL
+    (`direct_upload`: the job waits in `accepted` until the blob store says they landed)."""
 
-    kind: Literal["url", "upload"]
+    kind: Literal["url", "upload", "direct_upload"]
     url: str | None = None
     blob_key: str | None = None
     content_type: str | None = None

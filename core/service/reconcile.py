@@ -15,6 +15,7 @@ from core.domain.job import Job, JobError, JobStatus, advance
 from core.service.context import Services, update_job
 from core.service.query import refresh
 from core.service.submit import dispatch
+from core.service.uploads import UPLOAD_URL_TTL_S
 
 log = logging.getLogger("imggo.service")
 
@@ -32,8 +33,11 @@ class ReconcileReport:
         return dict(self.__dict__)
 
 
-def _give_up(services: Services, job: Job, now: float) -> Job:
-    error = JobError("timed_out", "ImgGo did not finish the job in time")
+TIMED_OUT = JobError("timed_out", "ImgGo did not finish the job in time")
+NEVER_UPLOADED = JobError("upload_missing", "the image was never uploaded to the signed URL")
+
+
+def _give_up(services: Services, job: Job, now: float, error: JobError = TIMED_OUT) -> Job:
     return update_job(
         services.store, job.id, lambda cur: advance(cur, JobStatus.FAILED, now=now, error=error)
     )
@@ -52,6 +56,13 @@ def reconcile(services: Services, *, limit: int | None = None) -> ReconcileRepor
         if now - job.created_at > settings.give_up_after_s:
             after = _give_up(services, job, now)
             counts["gave_up" if after.status is JobStatus.FAILED else "unchanged"] += 1
+            continue
+        if job.source.kind == "direct_upload":
+            if now - job.created_at > UPLOAD_URL_TTL_S + settings.reconcile_age_s:
+                after = _give_up(services, job, now, NEVER_UPLOADED)
+                counts["gave_up"] += 1
+            else:
+                counts["unchanged"] += 1
             continue
         if job.status is JobStatus.ACCEPTED and job.dedupe_of is None:
             after = dispatch(services, job)

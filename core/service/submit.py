@@ -69,25 +69,29 @@ class SubmitOutcome:
     created: bool  # False: an idempotent replay of an earlier submission
 
 
-def validate(services: Services, new: NewJob) -> NewJob:
-    """Raise a 4xx-mapped error for anything ImgGo would refuse or we must not send."""
-    if not PATTERN_ID_RE.match(new.pattern_id or ""):
+def validate_common(pattern_id: str, idempotency_key: str | None, extras: Any) -> None:
+    if not PATTERN_ID_RE.match(pattern_id or ""):
         raise ValidationError(
             "pattern_id must be 1-128 letters, digits, '-' or '_'", code="invalid_pattern_id"
         )
-    if new.idempotency_key is not None and not IDEMPOTENCY_KEY_RE.match(new.idempotency_key):
+    if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.match(idempotency_key):
         raise ValidationError(
             "Idempotency-Key must be 1-255 letters, digits, '-' or '_'",
             code="invalid_idempotency_key",
         )
+    if not isinstance(extras, dict):
+        raise ValidationError("extras must be a JSON object", code="invalid_extras")
+    if len(json.dumps(extras, default=str)) > MAX_EXTRAS_BYTES:
+        raise ValidationError("extras is larger than 16 KiB", code="invalid_extras")
+
+
+def validate(services: Services, new: NewJob) -> NewJob:
+    """Raise a 4xx-mapped error for anything ImgGo would refuse or we must not send."""
+    validate_common(new.pattern_id, new.idempotency_key, new.extras)
     if (new.image_url is None) == (new.upload is None):
         raise ValidationError(
             "give exactly one of image_url or an image upload", code="missing_image"
         )
-    if not isinstance(new.extras, dict):
-        raise ValidationError("extras must be a JSON object", code="invalid_extras")
-    if len(json.dumps(new.extras, default=str)) > MAX_EXTRAS_BYTES:
-        raise ValidationError("extras is larger than 16 KiB", code="invalid_extras")
     if new.image_url is not None:
         services.url_guard.check(new.image_url)
         return new
@@ -120,11 +124,13 @@ def validate(services: Services, new: NewJob) -> NewJob:
     )
 
 
-def _fingerprint(new: NewJob, content_sha256: str | None) -> str:
+def _fingerprint(new: NewJob, source: JobSource, content_sha256: str | None) -> str:
     what = {
         "pattern_id": new.pattern_id,
+        "kind": source.kind,
         "image_url": new.image_url,
         "content_sha256": content_sha256,
+        "declared": [source.content_type, source.size] if source.kind == "direct_upload" else None,
         "extras": new.extras,
     }
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
@@ -134,8 +140,6 @@ def accept(services: Services, new: NewJob, *, validated: bool = False) -> Submi
     """Validate and store the job (status accepted), without calling ImgGo yet."""
     if not validated:
         new = validate(services, new)
-    now = services.clock.now()
-    settings = services.settings
     sha: str | None = None
     source = JobSource(kind="url", url=new.image_url)
     if new.upload is not None:
@@ -150,6 +154,15 @@ def accept(services: Services, new: NewJob, *, validated: bool = False) -> Submi
             filename=new.upload.filename,
             size=len(new.upload.data),
         )
+    return store_new_job(services, new, source, sha)
+
+
+def store_new_job(
+    services: Services, new: NewJob, source: JobSource, content_sha256: str | None
+) -> SubmitOutcome:
+    """Create the job record, or find the one an earlier identical request made."""
+    now = services.clock.now()
+    ttl = services.settings.job_ttl_s
     if new.job_id is not None:
         job_id = new.job_id
     elif new.idempotency_key is not None:
@@ -164,11 +177,11 @@ def accept(services: Services, new: NewJob, *, validated: bool = False) -> Submi
         created_at=now,
         updated_at=now,
         idempotency_key=new.idempotency_key,
-        fingerprint=_fingerprint(new, sha),
-        content_sha256=sha,
+        fingerprint=_fingerprint(new, source, content_sha256),
+        content_sha256=content_sha256,
         extras=dict(new.extras),
         batch_id=new.batch_id,
-        expires_at=now + settings.job_ttl_s if settings.job_ttl_s > 0 else None,
+        expires_at=now + ttl if ttl > 0 else None,
     )
     stored, created = services.store.create(job)
     if not created:
@@ -248,7 +261,11 @@ def dispatch(services: Services, job: Job) -> Job:
     """Send an accepted job to ImgGo and record the answer. Safe to repeat: ImgGo sees
     our job id as its Idempotency-Key. A transient failure leaves the job accepted (the
     reconciler or the queue retries); a refusal ends it `rejected`."""
-    if job.status is not JobStatus.ACCEPTED or job.dedupe_of is not None:
+    if (
+        job.status is not JobStatus.ACCEPTED
+        or job.dedupe_of is not None
+        or job.source.kind == "direct_upload"  # its bytes have not landed yet
+    ):
         return job
     followed = follow_earlier(services, job)
     if followed is not None:

@@ -160,8 +160,9 @@ class MemoryJobStore:
     def get_batch(self, batch_id: str) -> Batch | None:
         with self._lock:
             row = self._batches.get(batch_id)
-            live = row is not None and is_live(row.expires_at, self._clock.now())
-        return load_batch(row.doc) if row is not None and live else None
+        if row is None or not is_live(row.expires_at, self._clock.now()):
+            return None
+        return load_batch(row.doc)
 
     # ------------------------------------------------------------------ housekeeping
     def delete_expired(self, *, now: float) -> int:

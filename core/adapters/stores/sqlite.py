@@ -22,6 +22,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -356,7 +357,7 @@ class SqliteJobStore:
         conn.execute("COMMIT")
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = self._enable_wal(conn)
         if str(mode).lower() != "wal":
             # Still correct (rollback journal), only slower under concurrency: some
             # network file systems cannot share WAL's memory-mapped index.
@@ -374,6 +375,24 @@ class SqliteJobStore:
                 for statement in _SCHEMA:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> str:
+        """Switch the file to WAL (a no-op once it is). Two processes opening a new file
+        together both need an exclusive lock for the switch; SQLite answers one of them
+        SQLITE_BUSY at once, without the busy handler, to avoid a deadlock. So retry
+        here, within the same patience the busy timeout gives everything else."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        pause = 0.005
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     @staticmethod
     def _schema_version(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,648 @@
+"""The JobStore contract: the behaviour every store adapter must show, written once.
+
+The core's use cases are unit-tested against MemoryJobStore; they are only right on a
+real backend if that backend behaves the same. So each adapter runs THIS suite, by
+subclassing `StoreContract` in a module named `test_<backend>_store.py` and providing
+a `store` fixture. Nothing else is needed:
+
+    import pytest
+    from core.adapters.clock import ManualClock
+    from tests.contract.store_contract import StoreContract
+
+    class TestDynamoDbStore(StoreContract):
+        sweeps_expired = False  # native TTL: delete_expired may return 0
+
+        @pytest.fixture
+        def store(self, clock: ManualClock):
+            store = DynamoDbJobStore(table=fresh_table(), clock=clock)
+            yield store
+            store.close()
+
+What the fixture must give:
+- A fresh, EMPTY store per test. `list_pending` spans every tenant, so leftovers from
+  another test would show up (use a new table / collection / key prefix per test).
+- A store that judges expiry for `get` / `list_*` / `get_batch` / `compare_and_set` /
+  `create` with the `clock` fixture (a ManualClock the tests wind forward, and back).
+
+Class attributes let a slow (networked) backend run fewer operations without weakening
+what is checked: `race_threads`, `cas_threads`, `cas_increments`, `forward_rounds`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import pytest
+
+from core.adapters.clock import ManualClock
+from core.domain.job import Job, JobError, JobSource, JobStatus, advance
+from core.ports import Batch, JobStore
+
+T = TypeVar("T")
+
+_ids = itertools.count()
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{next(_ids):06d}"
+
+
+def race(
+    n: int, action: Callable[[int], T], *, warmup: Callable[[], object] | None = None
+) -> list[T]:
+    """Run `action(i)` on n threads released together by a barrier, so they truly race.
+
+    `warmup` runs on each thread before the barrier (e.g. store.ping, so a per-thread
+    connection is already open and the race is about the operation, not the connect).
+    Re-raises the first failure; results are in thread order.
+    """
+    barrier = threading.Barrier(n, timeout=30)
+    results: list[Any] = [None] * n
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            if warmup is not None:
+                warmup()
+            barrier.wait()
+            results[i] = action(i)
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"race-{i}") for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a racing thread hung"
+    if errors:
+        raise errors[0]
+    return results
+
+
+def cas_retry(store: JobStore, job_id: str, change: Callable[[Job], Job | None]) -> Job:
+    """Read, change, compare-and-set until it sticks: the loop the service layer runs.
+    `change` returning None means there is nothing to write (stale news)."""
+    for _ in range(10_000):
+        current = store.get(job_id)
+        assert current is not None
+        time.sleep(0.0002)  # yield between read and write, or the GIL may serialise the racers
+        new = change(current)
+        if new is None:
+            return current
+        saved = store.compare_and_set(new)
+        if saved is not None:
+            return saved
+    raise AssertionError("compare_and_set never succeeded")
+
+
+class StoreContract:
+    race_threads: ClassVar[int] = 32
+    cas_threads: ClassVar[int] = 8
+    cas_increments: ClassVar[int] = 25  # per thread
+    forward_rounds: ClassVar[int] = 20
+    sweeps_expired: ClassVar[bool] = True  # False: native TTL, delete_expired may do nothing
+
+    # ------------------------------------------------------------------ fixtures
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock(start=1_700_000_000.0)
+
+    @pytest.fixture
+    def store(self, clock: ManualClock) -> JobStore:
+        raise NotImplementedError("subclasses provide the store under test")
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def make_job(clock: ManualClock, **changes: Any) -> Job:
+        now = clock.now()
+        fields: dict[str, Any] = {
+            "id": _new_id("job"),
+            "tenant": "tenant-a",
+            "pattern_id": "pat_invoice",
+            "source": JobSource(kind="url", url="https://img.example/a.png"),
+            "created_at": now,
+            "updated_at": now,
+        }
+        fields.update(changes)
+        return Job(**fields)
+
+    def make_batch(self, clock: ManualClock, **changes: Any) -> Batch:
+        fields: dict[str, Any] = {
+            "id": _new_id("batch"),
+            "tenant": "tenant-a",
+            "pattern_id": "pat_invoice",
+            "job_ids": [_new_id("job"), None, _new_id("job")],
+            "item_errors": {1: {"code": "invalid_url", "message": "not an http(s) URL"}},
+            "created_at": clock.now(),
+        }
+        fields.update(changes)
+        return Batch(**fields)
+
+    @staticmethod
+    def all_pages(
+        store: JobStore, tenant: str, *, limit: int, cursor: str | None = None, **kw: Any
+    ) -> list[list[Job]]:
+        """Follow next_cursor to the end. A backend may end on an empty page (DynamoDB
+        cannot always tell that nothing follows), so that is allowed here."""
+        pages: list[list[Job]] = []
+        for _ in range(1000):
+            page = store.list_jobs(tenant, limit=limit, cursor=cursor, **kw)
+            assert len(page.items) <= limit
+            pages.append(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                return pages
+        raise AssertionError("pagination never ended")
+
+    # ------------------------------------------------------------------ create / get
+    def test_get_missing_returns_none(self, store: JobStore) -> None:
+        assert store.get("no-such-job") is None
+
+    @pytest.mark.parametrize("given_version", [0, 7])
+    def test_create_stores_version_1(
+        self, store: JobStore, clock: ManualClock, given_version: int
+    ) -> None:
+        job = self.make_job(clock, version=given_version)
+        stored, created = store.create(job)
+        assert created is True
+        assert stored == job.replace(version=1)
+        assert store.get(job.id) == stored
+
+    def test_second_create_returns_the_existing_job(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        first = self.make_job(clock, extras={"who": "first"})
+        store.create(first)
+        clock.advance(1)
+        second = first.replace(extras={"who": "second"}, updated_at=clock.now())
+        stored, created = store.create(second)
+        assert created is False
+        assert stored == first.replace(version=1)
+        assert store.get(first.id) == first.replace(version=1)
+
+    def test_round_trip_preserves_every_field(self, store: JobStore, clock: ManualClock) -> None:
+        now = clock.now()
+        job = Job(
+            id=_new_id("job"),
+            tenant="tenant-ü",
+            pattern_id="pat_receipt",
+            source=JobSource(
+                kind="upload",
+                blob_key="uploads/tenant/abc.png",
+                content_type="image/png",
+                filename="scan 1.png",
+                size=123_456,
+            ),
+            created_at=now + 0.123456789,
+            updated_at=now + 1.5,
+            status=JobStatus.FAILED,
+            version=0,
+            imggo_job_id="imggo-42",
+            manifest={
+                "vendor": {"name": "ACME", "address": {"lines": ["1 Road", None], "zip": "123"}},
+                "total": 12.5,
+                "items": [{"sku": "a", "qty": 2, "ok": True}],
+                "unicode": "naïve ✓",
+            },
+            error=JobError(code="imggo_failed", message="could not read the image"),
+            attempts=3,
+            idempotency_key="idem-1",
+            fingerprint="f" * 64,
+            content_sha256="c" * 64,
+            extras={"customer": {"ref": 7}, "tags": ["x", "y"]},
+            batch_id="batch-9",
+            dedupe_of="job-earlier",
+            refreshed_at=now + 2,
+            completed_at=now + 3,
+            expires_at=now + 86_400,
+        )
+        stored, _ = store.create(job)
+        assert stored == job.replace(version=1)
+        assert store.get(job.id) == job.replace(version=1)
+        changed = job.replace(version=1, attempts=4, manifest={"n": [1, {"m": None}]})
+        saved = store.compare_and_set(changed)
+        assert saved == changed.replace(version=2)
+        assert store.get(job.id) == changed.replace(version=2)
+
+    def test_url_source_round_trip_keeps_nones(self, store: JobStore, clock: ManualClock) -> None:
+        job = self.make_job(clock)  # url source, no manifest, error, expiry...
+        store.create(job)
+        assert store.get(job.id) == job.replace(version=1)
+
+    def test_returned_jobs_do_not_alias_stored_state(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        job = self.make_job(clock, extras={"k": "v"}, manifest={"a": {"b": 1}})
+        stored, _ = store.create(job)
+        job.extras["k"] = "mutated input"
+        stored.extras["k"] = "mutated output"
+        fetched = store.get(job.id)
+        assert fetched is not None
+        assert fetched.manifest is not None
+        fetched.manifest["a"]["b"] = 2
+        again = store.get(job.id)
+        assert again is not None
+        assert again.extras == {"k": "v"}
+        assert again.manifest == {"a": {"b": 1}}
+
+    def test_racing_creates_have_exactly_one_winner(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        job_id = _new_id("job")
+        n = self.race_threads
+
+        def create(i: int) -> tuple[Job, bool]:
+            return store.create(self.make_job(clock, id=job_id, extras={"racer": i}))
+
+        results = race(n, create, warmup=store.ping)
+        winners = [i for i, (_, created) in enumerate(results) if created]
+        assert len(winners) == 1
+        # Losers are handed the winner's job, not their own.
+        assert {job.extras["racer"] for job, _ in results} == {winners[0]}
+        assert {job.version for job, _ in results} == {1}
+        stored = store.get(job_id)
+        assert stored is not None
+        assert stored.extras == {"racer": winners[0]}
+
+    # ------------------------------------------------------------------ compare-and-set
+    def test_cas_success_bumps_version(self, store: JobStore, clock: ManualClock) -> None:
+        stored, _ = store.create(self.make_job(clock))
+        clock.advance(5)
+        saved = store.compare_and_set(stored.replace(attempts=1, updated_at=clock.now()))
+        assert saved is not None
+        assert saved.version == 2
+        assert saved.attempts == 1
+        assert store.get(stored.id) == saved
+        again = store.compare_and_set(saved.replace(attempts=2))
+        assert again is not None
+        assert again.version == 3
+
+    def test_cas_with_stale_version_writes_nothing(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        stored, _ = store.create(self.make_job(clock))
+        fresh = store.compare_and_set(stored.replace(attempts=1))
+        assert fresh is not None
+        assert store.compare_and_set(stored.replace(attempts=99, extras={"x": 1})) is None
+        assert store.compare_and_set(stored.replace(version=5, attempts=99)) is None
+        assert store.get(stored.id) == fresh
+
+    def test_cas_on_missing_job_returns_none(self, store: JobStore, clock: ManualClock) -> None:
+        assert store.compare_and_set(self.make_job(clock, version=1)) is None
+        assert store.compare_and_set(self.make_job(clock, version=0)) is None
+
+    def test_concurrent_cas_loses_no_update(self, store: JobStore, clock: ManualClock) -> None:
+        stored, _ = store.create(self.make_job(clock))
+
+        def bump(job: Job) -> Job:
+            return job.replace(attempts=job.attempts + 1)
+
+        def increment(_: int) -> None:
+            for _ in range(self.cas_increments):
+                cas_retry(store, stored.id, bump)
+
+        race(self.cas_threads, increment, warmup=store.ping)
+        final = store.get(stored.id)
+        total = self.cas_threads * self.cas_increments
+        assert final is not None
+        assert final.attempts == total
+        assert final.version == 1 + total
+
+    def test_racing_forward_updates_end_at_the_furthest_state(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        # Forward-only is the caller's rule (advance); the store's CAS is what lets the
+        # caller keep it when a webhook (succeeded) and a poll (running) race.
+        manifest = {"total": 42}
+        for round_ in range(self.forward_rounds):
+            stored, _ = store.create(self.make_job(clock, status=JobStatus.QUEUED))
+            # Swap which thread carries which news each round: the thread that reaches the
+            # barrier last tends to go first, and both orders must be exercised.
+            news = [JobStatus.SUCCEEDED, JobStatus.RUNNING][:: 1 if round_ % 2 else -1]
+
+            def apply(i: int, job_id: str = stored.id, news: list[JobStatus] = news) -> Job:
+                return cas_retry(
+                    store,
+                    job_id,
+                    lambda j: advance(j, news[i], now=clock.now(), manifest=manifest),
+                )
+
+            race(2, apply, warmup=store.ping)
+            final = store.get(stored.id)
+            assert final is not None
+            assert final.status is JobStatus.SUCCEEDED
+            assert final.manifest == manifest
+
+    # ------------------------------------------------------------------ list_jobs
+    def test_list_is_newest_first_with_id_breaking_ties(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        base = clock.now()
+        specs = [
+            (base + 1, "b"),
+            (base + 3, "a"),
+            (base + 1, "c"),
+            (base + 2, "z"),
+            (base + 3, "d"),
+        ]
+        for created_at, suffix in specs:
+            store.create(self.make_job(clock, id=f"job-{suffix}", created_at=created_at))
+        page = store.list_jobs("tenant-a", limit=50)
+        assert [j.id for j in page.items] == ["job-d", "job-a", "job-z", "job-c", "job-b"]
+        assert page.next_cursor is None
+        assert all(j.version == 1 for j in page.items)
+
+    def test_list_never_shows_another_tenants_jobs(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        mine = {store.create(self.make_job(clock, tenant="t-mine"))[0].id for _ in range(3)}
+        for _ in range(3):
+            store.create(self.make_job(clock, tenant="t-other"))
+        store.create(self.make_job(clock, tenant="t-mine-but-longer"))
+        listed = [j for page in self.all_pages(store, "t-mine", limit=2) for j in page]
+        assert {j.id for j in listed} == mine
+        assert all(j.tenant == "t-mine" for j in listed)
+        assert store.list_jobs("t-nobody").items == []
+        assert store.list_jobs("t-nobody").next_cursor is None
+
+    def test_list_filters_by_current_status(self, store: JobStore, clock: ManualClock) -> None:
+        queued = [store.create(self.make_job(clock, status=JobStatus.QUEUED))[0] for _ in range(3)]
+        store.create(self.make_job(clock, status=JobStatus.ACCEPTED))
+        store.create(self.make_job(clock, tenant="tenant-b", status=JobStatus.QUEUED))
+        moved = advance(queued[0], JobStatus.SUCCEEDED, now=clock.now(), manifest={})
+        assert moved is not None
+        assert store.compare_and_set(moved) is not None
+
+        listed = store.list_jobs("tenant-a", status=JobStatus.QUEUED).items
+        assert {j.id for j in listed} == {queued[1].id, queued[2].id}
+        done = store.list_jobs("tenant-a", status=JobStatus.SUCCEEDED).items
+        assert [j.id for j in done] == [queued[0].id]
+        assert done[0].version == 2
+        assert store.list_jobs("tenant-a", status=JobStatus.FAILED).items == []
+
+    @pytest.mark.parametrize("limit", [1, 3, 4, 50])
+    def test_pagination_covers_every_job_exactly_once(
+        self, store: JobStore, clock: ManualClock, limit: int
+    ) -> None:
+        # 12 jobs over 4 timestamps: pages must break inside runs of equal created_at.
+        base = clock.now()
+        jobs = [store.create(self.make_job(clock, created_at=base + (i % 4)))[0] for i in range(12)]
+        store.create(self.make_job(clock, tenant="tenant-b"))
+        pages = self.all_pages(store, "tenant-a", limit=limit)
+        seen = [j.id for page in pages for j in page]
+        expected = [j.id for j in sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)]
+        assert seen == expected
+        assert all(len(page) == limit for page in pages[:-1] if page)
+
+    def test_pagination_by_status(self, store: JobStore, clock: ManualClock) -> None:
+        base = clock.now()
+        running = []
+        for i in range(9):
+            status = JobStatus.RUNNING if i % 3 else JobStatus.QUEUED
+            job, _ = store.create(self.make_job(clock, created_at=base + i // 2, status=status))
+            if status is JobStatus.RUNNING:
+                running.append(job)
+        pages = self.all_pages(store, "tenant-a", limit=2, status=JobStatus.RUNNING)
+        seen = [j.id for page in pages for j in page]
+        expected = sorted(running, key=lambda j: (j.created_at, j.id), reverse=True)
+        assert seen == [j.id for j in expected]
+
+    def test_cursor_is_stable_when_newer_jobs_arrive(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        old = [store.create(self.make_job(clock))[0] for _ in range(4)]
+        first = store.list_jobs("tenant-a", limit=2)
+        assert first.next_cursor is not None
+        clock.advance(10)
+        for _ in range(3):
+            store.create(self.make_job(clock))
+        rest = self.all_pages(store, "tenant-a", limit=2, cursor=first.next_cursor)
+        seen = [j.id for j in first.items] + [j.id for page in rest for j in page]
+        assert sorted(seen) == sorted(j.id for j in old)
+        assert len(seen) == len(set(seen))
+
+    @pytest.mark.parametrize(
+        "cursor",
+        [
+            "",
+            "garbage",
+            "!!!",
+            "eyJub3QiOiJhIGN1cnNvciJ9",  # base64 of {"not":"a cursor"}
+            "WzEsIm5vdC1hLXRpbWUiLCJqb2ItMSJd",  # [1,"not-a-time","job-1"]
+            "WzksMS4wLCJqb2ItMSJd",  # [9,1.0,"job-1"]: unknown format
+            "W1tbW1tbW1tbW1tbW1tbW1td",  # nested arrays
+            "ü-not-ascii",
+            "A" * 5000,
+        ],
+    )
+    def test_garbage_cursor_raises_value_error(self, store: JobStore, cursor: str) -> None:
+        with pytest.raises(ValueError):
+            store.list_jobs("tenant-a", cursor=cursor)
+
+    def test_cursor_from_one_status_filter_can_be_reused_safely(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        # A cursor only says where to resume; it must never widen what the caller sees.
+        for _ in range(3):
+            store.create(self.make_job(clock))
+        store.create(self.make_job(clock, tenant="tenant-b"))
+        cursor = store.list_jobs("tenant-a", limit=1).next_cursor
+        assert cursor is not None
+        other = store.list_jobs("tenant-b", cursor=cursor).items
+        assert all(j.tenant == "tenant-b" for j in other)
+
+    # ------------------------------------------------------------------ list_pending
+    def test_list_pending_oldest_first_across_tenants(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        t0 = clock.now()
+        statuses = [
+            (JobStatus.RUNNING, "tenant-a", 5),
+            (JobStatus.ACCEPTED, "tenant-b", 1),
+            (JobStatus.SUCCEEDED, "tenant-a", 0),
+            (JobStatus.QUEUED, "tenant-c", 3),
+            (JobStatus.FAILED, "tenant-b", 2),
+            (JobStatus.REJECTED, "tenant-c", 2),
+            (JobStatus.QUEUED, "tenant-a", 3),
+            (JobStatus.RUNNING, "tenant-b", 50),  # too recent
+            (JobStatus.ACCEPTED, "tenant-a", 10),  # exactly at the bound: not before it
+        ]
+        jobs = [
+            store.create(self.make_job(clock, status=s, tenant=t, updated_at=t0 + age))[0]
+            for s, t, age in statuses
+        ]
+        pending = store.list_pending(updated_before=t0 + 10, limit=100)
+        expected = sorted(
+            (j for j in jobs if not j.terminal and j.updated_at < t0 + 10),
+            key=lambda j: (j.updated_at, j.id),
+        )
+        assert [j.id for j in pending] == [j.id for j in expected]
+        assert [j.status for j in pending][:1] == [JobStatus.ACCEPTED]
+        assert len(pending) == 4
+        assert store.list_pending(updated_before=t0 + 10, limit=2) == pending[:2]
+
+    def test_list_pending_drops_jobs_once_terminal(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        job, _ = store.create(self.make_job(clock, status=JobStatus.RUNNING))
+        later = clock.now() + 1
+        assert [j.id for j in store.list_pending(updated_before=later, limit=10)] == [job.id]
+        done = advance(job, JobStatus.FAILED, now=job.updated_at, error=JobError("x", "y"))
+        assert done is not None
+        assert store.compare_and_set(done) is not None
+        assert store.list_pending(updated_before=later, limit=10) == []
+
+    # ------------------------------------------------------------------ lookup keys
+    def test_claim_key_first_claim_wins(self, store: JobStore, clock: ManualClock) -> None:
+        now = clock.now()
+        assert store.lookup_key("k", now=now) is None
+        assert store.claim_key("k", "job-1", expires_at=now + 60, now=now) == "job-1"
+        assert store.claim_key("k", "job-2", expires_at=now + 60, now=now) == "job-1"
+        assert store.claim_key("k", "job-1", expires_at=now + 60, now=now) == "job-1"
+        assert store.lookup_key("k", now=now) == "job-1"
+        assert store.lookup_key("other", now=now) is None
+
+    def test_racing_claims_agree_on_one_winner(self, store: JobStore, clock: ManualClock) -> None:
+        now = clock.now()
+        n = self.race_threads
+        results = race(
+            n,
+            lambda i: store.claim_key("hot", f"job-{i}", expires_at=now + 60, now=now),
+            warmup=store.ping,
+        )
+        assert len(set(results)) == 1
+        assert results[0] in {f"job-{i}" for i in range(n)}
+        assert store.lookup_key("hot", now=now) == results[0]
+
+    def test_expired_key_can_be_reclaimed(self, store: JobStore, clock: ManualClock) -> None:
+        now = clock.now()
+        store.claim_key("k", "job-1", expires_at=now + 60, now=now)
+        assert store.lookup_key("k", now=now + 59.9) == "job-1"
+        assert store.lookup_key("k", now=now + 60) is None  # expired at the instant
+        assert store.claim_key("k", "job-2", expires_at=now + 120, now=now + 60) == "job-2"
+        assert store.lookup_key("k", now=now + 61) == "job-2"
+        assert store.claim_key("k", "job-3", expires_at=None, now=now + 61) == "job-2"
+
+    def test_key_without_expiry_never_expires(self, store: JobStore, clock: ManualClock) -> None:
+        now = clock.now()
+        store.claim_key("forever", "job-1", expires_at=None, now=now)
+        far = now + 100 * 365 * 86_400
+        assert store.lookup_key("forever", now=far) == "job-1"
+        assert store.claim_key("forever", "job-2", expires_at=None, now=far) == "job-1"
+
+    def test_release_key_only_by_its_holder(self, store: JobStore, clock: ManualClock) -> None:
+        now = clock.now()
+        store.claim_key("k", "job-1", expires_at=now + 60, now=now)
+        store.release_key("k", "job-2")
+        assert store.lookup_key("k", now=now) == "job-1"
+        store.release_key("k", "job-1")
+        assert store.lookup_key("k", now=now) is None
+        assert store.claim_key("k", "job-2", expires_at=now + 60, now=now) == "job-2"
+        store.release_key("k", "job-1")  # a late release by the old holder changes nothing
+        assert store.lookup_key("k", now=now) == "job-2"
+        store.release_key("never-claimed", "job-1")
+
+    # ------------------------------------------------------------------ batches
+    def test_batch_round_trip(self, store: JobStore, clock: ManualClock) -> None:
+        batch = self.make_batch(
+            clock,
+            item_errors={
+                1: {"code": "invalid_url", "message": "not an http(s) URL"},
+                4: {"code": "too_large", "message": "ü"},
+            },
+            job_ids=["j-0", None, "j-2", "j-3", None],
+            expires_at=clock.now() + 3600,
+        )
+        stored, created = store.create_batch(batch)
+        assert created is True
+        assert stored == batch
+        assert store.get_batch(batch.id) == batch
+        assert store.get_batch("no-such-batch") is None
+
+    def test_second_batch_create_returns_the_existing_one(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        batch = self.make_batch(clock)
+        store.create_batch(batch)
+        stored, created = store.create_batch(
+            Batch(batch.id, "tenant-a", "pat_other", ["x"], {}, clock.now() + 5)
+        )
+        assert created is False
+        assert stored == batch
+
+    # ------------------------------------------------------------------ expiry
+    def test_expired_job_is_invisible_before_any_sweep(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        now = clock.now()
+        job, _ = store.create(self.make_job(clock, expires_at=now + 100, status=JobStatus.RUNNING))
+        keeper, _ = store.create(self.make_job(clock, expires_at=None))
+        clock.advance(99.5)
+        assert store.get(job.id) == job
+        clock.advance(0.5)  # the instant it expires
+        assert store.get(job.id) is None
+        assert [j.id for j in store.list_jobs("tenant-a").items] == [keeper.id]
+        assert store.list_jobs("tenant-a", status=JobStatus.RUNNING).items == []
+        assert store.list_pending(updated_before=clock.now() + 1, limit=10) == [keeper]
+        assert store.compare_and_set(job.replace(attempts=1)) is None
+
+    def test_expired_job_counts_as_absent_for_create(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        # Job ids derived from an idempotency key must be reusable once the old job is gone.
+        old, _ = store.create(self.make_job(clock, expires_at=clock.now() + 10, extras={"n": 1}))
+        clock.advance(10)
+        fresh = old.replace(version=0, extras={"n": 2}, expires_at=clock.now() + 10)
+        stored, created = store.create(fresh)
+        assert created is True
+        assert stored == fresh.replace(version=1)
+        assert store.get(old.id) == stored
+
+    def test_expired_batch_is_invisible(self, store: JobStore, clock: ManualClock) -> None:
+        batch = self.make_batch(clock, expires_at=clock.now() + 10)
+        store.create_batch(batch)
+        clock.advance(10)
+        assert store.get_batch(batch.id) is None
+        replacement = self.make_batch(clock, id=batch.id, pattern_id="pat_new")
+        assert store.create_batch(replacement) == (replacement, True)
+
+    def test_delete_expired_removes_only_what_expired(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        start = clock.now()
+        gone, _ = store.create(self.make_job(clock, expires_at=start + 10))
+        kept, _ = store.create(self.make_job(clock, expires_at=start + 1000))
+        forever, _ = store.create(self.make_job(clock))
+        store.claim_key("gone-key", gone.id, expires_at=start + 10, now=start)
+        store.claim_key("kept-key", kept.id, expires_at=start + 1000, now=start)
+        old_batch = self.make_batch(clock, expires_at=start + 10)
+        new_batch = self.make_batch(clock, expires_at=None)
+        store.create_batch(old_batch)
+        store.create_batch(new_batch)
+
+        clock.advance(20)
+        removed = store.delete_expired(now=clock.now())
+        if self.sweeps_expired:
+            assert removed == 3
+        assert store.get(kept.id) == kept
+        assert store.get(forever.id) == forever
+        assert store.lookup_key("kept-key", now=clock.now()) == kept.id
+        assert store.get_batch(new_batch.id) == new_batch
+        if not self.sweeps_expired:
+            return
+        # Wind the clock back: rows merely hidden by the expiry filter would reappear.
+        clock.advance(-20)
+        assert store.get(gone.id) is None
+        assert store.lookup_key("gone-key", now=clock.now()) is None
+        assert store.get_batch(old_batch.id) is None
+        assert store.delete_expired(now=start + 20) == 0
+
+    # ------------------------------------------------------------------ readiness
+    def test_ping(self, store: JobStore) -> None:
+        store.ping()

@@ -1,0 +1,15 @@
+"""The store contract against MemoryJobStore, the reference the core's unit tests use."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.adapters.clock import ManualClock
+from core.adapters.stores.memory import MemoryJobStore
+from tests.contract.store_contract import StoreContract
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    def store(self, clock: ManualClock) -> MemoryJobStore:
+        return MemoryJobStore(clock=clock)

@@ -1,0 +1,20 @@
+"""The store contract against SqliteJobStore, on a fresh file per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.adapters.clock import ManualClock
+from core.adapters.stores.sqlite import SqliteJobStore
+from tests.contract.store_contract import StoreContract
+
+
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def store(self, clock: ManualClock, tmp_path: Path) -> Iterator[SqliteJobStore]:
+        store = SqliteJobStore(tmp_path / "jobs.db", clock=clock)
+        yield store
+        store.close()
