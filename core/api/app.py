@@ -103,7 +103,8 @@ class HttpApp:
             request.path_params = params
             if route.auth:
                 request.tenant = self._authenticate(request)
-            if len(request.body) > self.max_body_bytes:
+            # An empty body needs no limit, and /health must not build the services.
+            if request.body and len(request.body) > self.max_body_bytes:
                 raise PayloadTooLargeError(f"the body is larger than {self.max_body_bytes} bytes")
             response = route.handler(self, request)
         except DomainError as exc:

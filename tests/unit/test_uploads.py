@@ -64,7 +64,9 @@ def test_landing_with_other_size_rejects_the_job():
 def test_foreign_objects_are_ignored():
     services = services_with_signing()
     assert upload_landed(services, "somewhere/else.png", size=1) is None
-    assert upload_landed(services, "incoming/t/00000000-0000-0000-0000-000000000000", size=1) is None
+    assert (
+        upload_landed(services, "incoming/t/00000000-0000-0000-0000-000000000000", size=1) is None
+    )
 
 
 def test_an_upload_that_never_arrives_fails_eventually():
@@ -78,10 +80,12 @@ def test_an_upload_that_never_arrives_fails_eventually():
 
 def test_idempotent_ticket_replay_and_validation():
     services = services_with_signing()
-    first = create_upload(services, tenant="t", pattern_id="p", content_type="image/png", size=5,
-                          idempotency_key="u1")
-    again = create_upload(services, tenant="t", pattern_id="p", content_type="image/png", size=5,
-                          idempotency_key="u1")
+    first = create_upload(
+        services, tenant="t", pattern_id="p", content_type="image/png", size=5, idempotency_key="u1"
+    )
+    again = create_upload(
+        services, tenant="t", pattern_id="p", content_type="image/png", size=5, idempotency_key="u1"
+    )
     assert not again.created and again.job.id == first.job.id and again.upload is not None
     with pytest.raises(ValidationError):
         create_upload(services, tenant="t", pattern_id="p", content_type="text/html", size=5)
