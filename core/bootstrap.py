@@ -7,13 +7,36 @@ connections and ImgGo's HTTP pool are reused).
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from core.config import Settings
 from core.ports import BlobStore, Clock, ImageApi, JobStore, Queue, Resolver
 from core.service.context import Metrics, NoMetrics, Services
 from core.service.ssrf import UrlGuard, system_resolver
+
+
+# Adapters chosen by URL scheme, imported only when their scheme is used: a function
+# deployed on one cloud never imports another cloud's SDK. Each module named here has
+# `from_url(url: str) -> BlobStore | Queue`.
+BLOB_ADAPTERS = {
+    "s3": "core.adapters.aws.s3_blobs",
+    "gs": "core.adapters.gcp.gcs_blobs",
+}
+QUEUE_ADAPTERS = {
+    "sqs": "core.adapters.aws.sqs_queue",
+    "pubsub": "core.adapters.gcp.pubsub_queue",
+}
+
+
+def _from_registry(registry: dict[str, str], url: str, what: str) -> Any:
+    scheme = url.partition("://")[0].lower()
+    module_name = registry.get(scheme)
+    if module_name is None:
+        raise ValueError(f"unsupported {what} URL scheme {scheme!r}: use one of {sorted(registry)}")
+    return importlib.import_module(module_name).from_url(url)
 
 
 def open_blobs(settings: Settings) -> BlobStore:
@@ -26,7 +49,17 @@ def open_blobs(settings: Settings) -> BlobStore:
         return FileBlobStore(url.removeprefix("file://"))
     if url == "":
         return FileBlobStore(os.path.join(settings.data_dir, "blobs"))
-    raise ValueError(f"unsupported IMGGO_FN_BLOB_URL {url!r}: use file:///path or memory://")
+    blobs: BlobStore = _from_registry(BLOB_ADAPTERS, url, "IMGGO_FN_BLOB_URL")
+    return blobs
+
+
+def open_queue(settings: Settings) -> Queue | None:
+    """None (inline dispatch) unless IMGGO_FN_QUEUE_URL names one; `local://` is the
+    in-process pool `with_local_queue` wires."""
+    if settings.queue_url in ("", "local://"):
+        return None
+    queue: Queue = _from_registry(QUEUE_ADAPTERS, settings.queue_url, "IMGGO_FN_QUEUE_URL")
+    return queue
 
 
 def open_imggo(settings: Settings) -> ImageApi:
@@ -68,7 +101,7 @@ def build_services(
         blobs=given.blobs or open_blobs(settings),
         clock=clock,
         url_guard=UrlGuard(given.resolver or system_resolver, settings.ssrf_allow),
-        queue=given.queue,
+        queue=given.queue or open_queue(settings),
         metrics=given.metrics or NoMetrics(),
     )
 

@@ -48,11 +48,31 @@ def parse_api_keys(raw: str | None) -> dict[str, str]:
     return keys
 
 
+SECRET_NAMES = ("IMGGO_API_KEY", "IMGGO_WEBHOOK_SECRET", "IMGGO_FN_API_KEYS")
+SECRET_REF_SUFFIX = "_SECRET_REF"
+
+
+def secret_refs(
+    env: Mapping[str, str], fetch: Callable[[str], str | None]
+) -> Callable[[str], str | None]:
+    """A `secret_source` for Settings.from_env: for a secret NAME, when the environment
+    holds NAME_SECRET_REF (an SSM parameter, a Secrets Manager or Secret Manager name),
+    the value comes from `fetch(ref)` - the cloud's secret store - never from plain env.
+    Every cloud handler uses this one convention."""
+
+    def source(name: str) -> str | None:
+        ref = env.get(name + SECRET_REF_SUFFIX)
+        return fetch(ref) if ref else None
+
+    return source
+
+
 @dataclass(frozen=True)
 class Settings:
     store_url: str = "sqlite:///./data/imggo-fn.db"
     data_dir: str = "./data"
     blob_url: str = ""  # empty: files under data_dir/blobs
+    queue_url: str = ""  # empty: batch items are dispatched inline
     imggo_base_url: str = DEFAULT_IMGGO_BASE_URL
     imggo_api_key: str | None = field(default=None, repr=False)
     imggo_timeout_s: float = 10.0
@@ -92,6 +112,7 @@ class Settings:
             store_url=env.get("IMGGO_FN_STORE_URL", cls.store_url),
             data_dir=env.get("IMGGO_FN_DATA_DIR", cls.data_dir),
             blob_url=env.get("IMGGO_FN_BLOB_URL", cls.blob_url),
+            queue_url=env.get("IMGGO_FN_QUEUE_URL", cls.queue_url),
             imggo_base_url=env.get("IMGGO_BASE_URL", cls.imggo_base_url),
             imggo_api_key=secret("IMGGO_API_KEY"),
             imggo_timeout_s=_float(env, "IMGGO_TIMEOUT_S", cls.imggo_timeout_s),
