@@ -17,7 +17,6 @@ from core.ports import BlobStore, Clock, ImageApi, JobStore, Queue, Resolver
 from core.service.context import Metrics, NoMetrics, Services
 from core.service.ssrf import UrlGuard, system_resolver
 
-
 # Adapters chosen by URL scheme, imported only when their scheme is used: a function
 # deployed on one cloud never imports another cloud's SDK. Each module named here has
 # `from_url(url: str) -> BlobStore | Queue`.

@@ -49,7 +49,7 @@ def parse_api_keys(raw: str | None) -> dict[str, str]:
 
 
 SECRET_NAMES = ("IMGGO_API_KEY", "IMGGO_WEBHOOK_SECRET", "IMGGO_FN_API_KEYS")
-SECRET_REF_SUFFIX = "_SECRET_REF"
+SECRET_REF_SUFFIX = "_SECRET_REF"  # noqa: S105 - a name suffix, not a secret
 
 
 def secret_refs(
