@@ -117,13 +117,18 @@ def make_stack(tmp_path: Path, config: SimulatorConfig, **settings_changes) -> S
     )
     settings = replace(settings, **settings_changes)
     # Name resolution is stubbed: nothing here may ask real DNS.
-    services = with_local_queue(build_services(settings, Overrides(resolver=lambda h: ["127.0.0.1"])))
+    services = with_local_queue(
+        build_services(settings, Overrides(resolver=lambda h: ["127.0.0.1"]))
+    )
     server = LocalServer(HttpApp(services)).start()
     httpx.post(
         f"{simulator.url}/api/webhooks",
         headers=auth(DEMO_API_KEY),
-        json={"url": f"{server.url}/v1/webhooks/imggo", "events": ["job.succeeded", "job.failed"],
-              "secret": secret},
+        json={
+            "url": f"{server.url}/v1/webhooks/imggo",
+            "events": ["job.succeeded", "job.failed"],
+            "secret": secret,
+        },
     ).raise_for_status()
     client = httpx.Client(base_url=server.url, timeout=10)
     return Stack(simulator, services, server, client, secret)
