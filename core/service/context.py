@@ -56,17 +56,32 @@ class Services:
 CAS_ATTEMPTS = 16
 
 
-def update_job(store: JobStore, job_id: str, change: Callable[[Job], Job | None]) -> Job:
+def update_job(
+    store: JobStore,
+    job_id: str,
+    change: Callable[[Job], Job | None],
+    *,
+    known: Job | None = None,
+) -> Job:
     """Read, change, compare-and-set; again on a lost race. `change` returning None means
-    "nothing to do" (stale or repeated news) and the stored job is returned as it is."""
+    "nothing to do" (stale or repeated news) and the stored job is returned as it is.
+    `known` is a copy the caller just read or wrote: the first try starts from it and
+    saves a read (a lost race falls back to reading)."""
+    current: Job | None = known
     for _ in range(CAS_ATTEMPTS):
-        current = store.get(job_id)
+        fresh = current is None
+        if current is None:
+            current = store.get(job_id)
         if current is None:
             raise UnavailableError(f"job {job_id} vanished while being updated")
         new = change(current)
         if new is None:
-            return current
+            if fresh:
+                return current
+            current = None  # "nothing to do" is only trusted on a fresh read
+            continue
         saved = store.compare_and_set(new.replace(version=current.version))
         if saved is not None:
             return saved
+        current = None
     raise UnavailableError("the job is being updated by too many writers; try again")

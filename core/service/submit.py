@@ -310,7 +310,7 @@ def dispatch(services: Services, job: Job) -> Job:
         moved = sync_from(cur, remote, now)
         return moved.replace(attempts=cur.attempts + 1) if moved is not None else None
 
-    return update_job(store, job.id, record)
+    return update_job(store, job.id, record, known=job)
 
 
 def submit(services: Services, new: NewJob) -> SubmitOutcome:

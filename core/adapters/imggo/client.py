@@ -34,6 +34,7 @@ from core.adapters.imggo.errors import (
     invalid_response,
 )
 from core.adapters.imggo.headers import RateLimit, parse_rate_limit, parse_retry_after
+from core.adapters.imggo.multipart import encode_form
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, RemoteJob, Submission
 
@@ -315,13 +316,16 @@ class ImggoClient:
         headers = {"Idempotency-Key": key}
         upload = submission.upload
         if upload is not None:
+            content_type, body = encode_form(
+                {"idempotency_key": key, "extras": extras_json},
+                {"image": (upload.filename, upload.data, upload.content_type)},
+            )
             response = self._send(
                 "POST",
                 path,
                 deadline=deadline,
-                headers=headers,
-                files={"image": (upload.filename, upload.data, upload.content_type)},
-                data={"idempotency_key": key, "extras": extras_json},
+                headers={**headers, "Content-Type": content_type},
+                content=body,
             )
         else:
             response = self._send(
@@ -460,8 +464,7 @@ class ImggoClient:
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
-        data: dict[str, str] | None = None,
-        files: dict[str, tuple[str, bytes, str]] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """One logical call: attempts with retries until a 2xx, a final error, or a bound."""
         if deadline is not None and self._clock() + _MIN_ATTEMPT_S > deadline:
@@ -500,8 +503,7 @@ class ImggoClient:
                 headers=request_headers,
                 params=params,
                 json_body=json_body,
-                data=data,
-                files=files,
+                content=content,
             )
 
         try:
@@ -528,8 +530,7 @@ class ImggoClient:
         headers: dict[str, str],
         params: dict[str, Any] | None,
         json_body: Any,
-        data: dict[str, str] | None,
-        files: dict[str, tuple[str, bytes, str]] | None,
+        content: bytes | None,
     ) -> httpx.Response:
         timeout = self._timeout_s
         if deadline is not None:
@@ -544,8 +545,7 @@ class ImggoClient:
                 headers=headers,
                 params=params,
                 json=json_body,
-                data=data,
-                files=files,
+                content=content,
                 timeout=timeout,
             )
         except httpx.RequestError as exc:
