@@ -1,0 +1,102 @@
+"""`python -m imggo_simulator --port 8787`: run the ImgGo API simulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .config import DEMO_API_KEY, SimulatorConfig
+from .patterns import BUILTIN_PATTERN_IDS
+from .server import SimulatorServer, serve_forever
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m imggo_simulator",
+        description="ImgGo API simulator: a local test double of the ImgGo API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (keep it loopback)")
+    parser.add_argument("--port", type=int, default=8787, help="port; 0 picks a free one")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help=f"accepted Bearer key (repeatable; default {DEMO_API_KEY})",
+    )
+    parser.add_argument("--processing-s", type=float, default=0.05, help="job duration")
+    parser.add_argument("--ingest-latency-s", type=float, default=0.0)
+    parser.add_argument("--rate-limit", type=int, default=0, help="requests/minute/key, 0=off")
+    parser.add_argument("--error-rate", type=_rate, default=0.0)
+    parser.add_argument("--rate-limited-rate", type=_rate, default=0.0)
+    parser.add_argument("--timeout-rate", type=_rate, default=0.0)
+    parser.add_argument("--timeout-sleep-s", type=float, default=2.0)
+    parser.add_argument("--accepted-then-error-rate", type=_rate, default=0.0)
+    parser.add_argument("--webhook-drop-rate", type=_rate, default=0.0)
+    parser.add_argument("--fail-rate", type=_rate, default=0.0)
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        dest="allow_hosts",
+        metavar="HOST",
+        help="host image_url fetches and webhooks may reach (repeatable; default loopback)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for the chaos RNG")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    config = SimulatorConfig(
+        ingest_latency_s=args.ingest_latency_s,
+        processing_s=args.processing_s,
+        rate_limit_per_minute=args.rate_limit,
+        error_rate=args.error_rate,
+        rate_limited_rate=args.rate_limited_rate,
+        timeout_rate=args.timeout_rate,
+        timeout_sleep_s=args.timeout_sleep_s,
+        accepted_then_error_rate=args.accepted_then_error_rate,
+        webhook_drop_rate=args.webhook_drop_rate,
+        fail_rate=args.fail_rate,
+        seed=args.seed,
+    )
+    if args.api_keys:
+        config.api_keys = frozenset(args.api_keys)
+    if args.allow_hosts:
+        config.fetch_allow_hosts = frozenset(args.allow_hosts)
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = config_from_args(args)
+
+    def ready(server: SimulatorServer) -> None:
+        demo_key = DEMO_API_KEY if DEMO_API_KEY in config.api_keys else "(as given)"
+        print(f"ImgGo simulator listening on {server.url}  (API under {server.url}/api)")
+        print(f"Demo API key: {demo_key}")
+        print("Patterns: " + ", ".join(f"{a}={i}" for a, i in BUILTIN_PATTERN_IDS.items()))
+        print("Ctrl-C to stop.", flush=True)
+
+    try:
+        serve_forever(config, args.host, args.port, ready=ready)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The simulator's knobs: one mutable dataclass that the server re-reads on every request.
+
+Tests flip chaos on and off at runtime by assigning to the fields of the instance the
+server holds (`server.config.error_rate = 1.0`); nothing caches a copy of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEMO_API_KEY = "imggo_test_simulator"
+LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass
+class SimulatorConfig:
+    # Bearer keys the simulator accepts; each key is its own tenant (jobs, webhooks, limits).
+    api_keys: frozenset[str] = field(default_factory=lambda: frozenset({DEMO_API_KEY}))
+    # Extra latency slept in the handler of POST .../ingest, like a slow upstream.
+    ingest_latency_s: float = 0.0
+    # Time a job spends queued + running before it reaches a terminal status.
+    processing_s: float = 0.05
+    # 0 = unlimited; else a fixed one-minute window per API key, then 429 + Retry-After.
+    rate_limit_per_minute: int = 0
+    # Chaos, applied to ingest and job reads BEFORE any state change:
+    error_rate: float = 0.0  # answered 500/502/503 at random
+    rate_limited_rate: float = 0.0  # answered 429 with Retry-After: 1
+    timeout_rate: float = 0.0  # slept `timeout_sleep_s`, then answered normally
+    timeout_sleep_s: float = 2.0
+    # Chaos: the ingest creates the job, then answers 500 (a client must retry idempotently).
+    accepted_then_error_rate: float = 0.0
+    # Chaos: fraction of webhook deliveries silently never sent.
+    webhook_drop_rate: float = 0.0
+    # Fraction of jobs that end `failed`, decided from the image digest and the request's
+    # idempotency key (or job id), so the same logical request always gets the same fate.
+    fail_rate: float = 0.0
+    # The only hosts image_url fetches and webhook deliveries may reach. Exact match on the
+    # URL's host: other names are refused without ever being resolved.
+    fetch_allow_hosts: frozenset[str] = field(default_factory=lambda: LOOPBACK_HOSTS)
+    # Seeds the chaos RNG so chaotic test runs are reproducible.
+    seed: int | None = None
