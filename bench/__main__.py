@@ -17,7 +17,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from bench.images import distinct_pngs
@@ -52,8 +51,13 @@ def bench_get(tmp: Path) -> list[tuple[str, str]]:
     services = build_services(settings)
     now = time.time()
     job = Job(
-        id="job-1", tenant="t", pattern_id="invoice", source=JobSource("url", url="https://x/a.png"),
-        created_at=now, updated_at=now, status=JobStatus.SUCCEEDED,
+        id="job-1",
+        tenant="t",
+        pattern_id="invoice",
+        source=JobSource("url", url="https://x/a.png"),
+        created_at=now,
+        updated_at=now,
+        status=JobStatus.SUCCEEDED,
         manifest={"total": 12.5, "lines": [{"sku": "A", "qty": 2}] * 5},
     )
     services.store.create(job)
@@ -94,13 +98,19 @@ def bench_batch(tmp: Path, count: int, latency_s: float, concurrency: int) -> li
         )
         services = build_services(base)
         services.imggo.ping()
-        items = [BatchItem(upload=ImageUpload(d, f"{i}.png", "image/png")) for i, d in enumerate(images[:count])]
+        items = [
+            BatchItem(upload=ImageUpload(d, f"{i}.png", "image/png"))
+            for i, d in enumerate(images[:count])
+        ]
         start = time.perf_counter()
         result = run_batch(services, "bench", "image-facts", items, concurrency=concurrency)
         batch_s = time.perf_counter() - start
         assert all(o.ok for o in result.items), [o.error for o in result.items if not o.ok][:3]
 
-        seq_items = [BatchItem(upload=ImageUpload(d, f"{i}.png", "image/png")) for i, d in enumerate(images[count:])]
+        seq_items = [
+            BatchItem(upload=ImageUpload(d, f"{i}.png", "image/png"))
+            for i, d in enumerate(images[count:])
+        ]
         start = time.perf_counter()
         for item in seq_items:
             run_batch(services, "bench", "image-facts", [item], concurrency=1)
@@ -108,8 +118,10 @@ def bench_batch(tmp: Path, count: int, latency_s: float, concurrency: int) -> li
         services.close()
     ideal_s = count * latency_s / concurrency
     rows += [
-        (f"batch of {count}, {latency_s * 1000:.0f} ms ingest latency, concurrency {concurrency}",
-         f"{batch_s:.2f} s ({count / batch_s:.0f} images/s)"),
+        (
+            f"batch of {count}, {latency_s * 1000:.0f} ms latency, concurrency {concurrency}",
+            f"{batch_s:.2f} s ({count / batch_s:.0f} images/s)",
+        ),
         ("ideal N x latency / concurrency", f"{ideal_s:.2f} s"),
         ("efficiency vs ideal", f"{ideal_s / batch_s * 100:.0f} %"),
         ("sequential one-at-a-time loop", f"{seq_s:.2f} s"),
