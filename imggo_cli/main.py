@@ -9,10 +9,12 @@ import json
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.ports import ImageApiError
+from core.ports import ImageApi, ImageApiError
+from core.service.context import Services
 
 EXIT_USAGE, EXIT_FAILED_ITEMS, EXIT_UNREACHABLE = 2, 1, 3
 
@@ -105,19 +107,37 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(f"  curl -s {server.url}/openapi.json")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stop = _reconcile_every(services, settings.reconcile_age_s)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr)
     finally:
+        stop.set()
         server.stop()
         services.close()
         local.close()
     return 0
 
 
-def _check_imggo(services: object, base_url: str) -> None:
-    imggo = services.imggo  # type: ignore[attr-defined]
+def _reconcile_every(services: Services, interval_s: float) -> threading.Event:
+    """The laptop's stand-in for a cloud schedule: reconcile in the background."""
+    from core.service.reconcile import reconcile
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(max(interval_s, 5.0)):
+            try:
+                reconcile(services)
+            except Exception:  # keep serving; the next pass retries
+                logging.getLogger("imggo.cli").exception("reconcile pass failed")
+
+    threading.Thread(target=loop, name="reconcile", daemon=True).start()
+    return stop
+
+
+def _check_imggo(imggo: ImageApi, base_url: str) -> None:
     try:
         imggo.ping()
     except ImageApiError as exc:
@@ -146,7 +166,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     local = start_local()
     services = build_services(local.settings)
     try:
-        _check_imggo(services, local.settings.imggo_base_url)
+        _check_imggo(services.imggo, local.settings.imggo_base_url)
         summary = ingest(
             services,
             args.inputs,
@@ -204,7 +224,7 @@ def _cmd_patterns(args: argparse.Namespace) -> int:
     local = start_local()
     try:
         imggo = open_imggo(local.settings)
-        _check_imggo(type("S", (), {"imggo": imggo})(), local.settings.imggo_base_url)
+        _check_imggo(imggo, local.settings.imggo_base_url)
         rows = [
             (p.get("id", ""), p.get("name", ""), p.get("format", "")) for p in imggo.list_patterns()
         ]
