@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -35,6 +36,7 @@ from core.adapters.imggo.errors import (
 )
 from core.adapters.imggo.headers import RateLimit, parse_rate_limit, parse_retry_after
 from core.adapters.imggo.multipart import encode_form
+from core.adapters.imggo.transport import StdlibTransport
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, RemoteJob, Submission
 
@@ -110,6 +112,14 @@ def _job_error(raw: object) -> str | None:
     if isinstance(raw, dict) and isinstance(raw.get("message"), str):
         return str(raw["message"])
     return json.dumps(raw, default=str)
+
+
+def _default_transport() -> httpx.BaseTransport | None:
+    """The lean stdlib transport, unless a proxy is configured (it speaks no proxy
+    protocol; httpx's own transport then honours HTTP(S)_PROXY as usual)."""
+    if any(urllib.request.getproxies().get(scheme) for scheme in ("http", "https", "all")):
+        return None
+    return StdlibTransport()
 
 
 def _transport_error(exc: httpx.RequestError) -> ImageApiError:
@@ -268,7 +278,7 @@ class ImggoClient:
                 if self._client is None:
                     self._client = httpx.Client(
                         base_url=self._base_url,
-                        transport=self._transport,
+                        transport=self._transport or _default_transport(),
                         timeout=self._timeout_s,
                         headers={"User-Agent": self._user_agent},
                         # A redirect is not part of ImgGo's API; following one could
