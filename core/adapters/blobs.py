@@ -48,6 +48,7 @@ class FileBlobStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._made_dirs: set[Path] = set()  # saves a mkdir per write on the hot path
 
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
@@ -56,7 +57,9 @@ class FileBlobStore:
         path = self._path(key)
         if path.exists():  # keys are content hashes: same key, same bytes
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._made_dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
