@@ -22,13 +22,18 @@ demo: $(STAMP)
 	  --pattern image-facts --out $(DEMO_DIR)/results.jsonl
 	@echo "stored in $(DEMO_DIR)/jobs.db; try: IMGGO_FN_STORE_URL=sqlite:///$(DEMO_DIR)/jobs.db $(BIN)/imggo-fn jobs list"
 
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
 ## test: lint, types and the whole test suite (what CI runs)
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(NODE_STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check core imggo_cli
+	$(BIN)/ruff format --check core imggo_cli handlers_aws
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -45,3 +50,41 @@ serve: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out data .pytest_cache .mypy_cache .ruff_cache
+
+## package-aws: the Lambda artifact (core + handlers_aws + runtime deps, python3.12 arm64,
+## no boto3) in build/aws/ and build/aws.zip; `sam build` runs the same recipe
+AWS_BUILD := build/aws
+AWS_ZIP := build/aws.zip
+AWS_STAMP := $(AWS_BUILD)/.built
+AWS_SOURCES := $(shell find core handlers_aws -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
+AWS_PIP ?= $(PYTHON) -m pip
+AWS_PY312 ?= python3.12
+
+.PHONY: package-aws build-HttpFunction build-WorkerFunction build-UploadFunction build-ReconcileFunction
+
+package-aws: $(AWS_STAMP)
+	@echo "Lambda artifact: $(AWS_ZIP) $$(du -k $(AWS_ZIP) | cut -f1) KiB zipped, $$(du -sk --exclude=.built $(AWS_BUILD) | cut -f1) KiB unpacked"
+
+$(AWS_STAMP): handlers_aws/requirements.txt $(AWS_SOURCES)
+	rm -rf $(AWS_BUILD) $(AWS_ZIP)
+	mkdir -p $(AWS_BUILD)
+	$(AWS_PIP) install --quiet --disable-pip-version-check --no-compile \
+	  --platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --target $(AWS_BUILD) -r handlers_aws/requirements.txt
+	@if [ -d $(AWS_BUILD)/boto3 ] || [ -d $(AWS_BUILD)/botocore ]; then \
+	  echo "boto3/botocore must not be in the artifact (the runtime provides them)"; exit 1; fi
+	cp -R core handlers_aws $(AWS_BUILD)/
+	find $(AWS_BUILD) -depth -name '__pycache__' -exec rm -rf {} +
+	rm -rf $(AWS_BUILD)/bin
+	@# Lambda's /var/task is read-only: bytecode compiled there is never kept, so ship it
+	@# when a 3.12 interpreter is at hand (CI images have one; the bytecode must match).
+	@if $(AWS_PY312) -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then \
+	  $(AWS_PY312) -m compileall -q -j 0 --invalidation-mode unchecked-hash $(AWS_BUILD); \
+	else echo "note: no python3.12 (set AWS_PY312=...): shipping without precompiled bytecode"; fi
+	cd $(AWS_BUILD) && $(PYTHON) -m zipfile -c ../aws.zip $$(ls -A | grep -v '^\.built$$')
+	@touch $(AWS_STAMP)
+
+# SAM's `BuildMethod: makefile`: each function gets the same artifact in ARTIFACTS_DIR.
+build-HttpFunction build-WorkerFunction build-UploadFunction build-ReconcileFunction: $(AWS_STAMP)
+	cp -R $(AWS_BUILD)/. "$(ARTIFACTS_DIR)"
+	rm -f "$(ARTIFACTS_DIR)/.built"

@@ -40,9 +40,16 @@ def _firestore(url: str, clock: Clock | None) -> JobStore:
     return FirestoreJobStore.from_url(url, clock=clock)
 
 
+def _dynamodb(url: str, clock: Clock | None) -> JobStore:
+    from core.adapters.stores.dynamodb import DynamoDbJobStore
+
+    return DynamoDbJobStore.from_url(url, clock=clock)
+
+
 _FACTORIES: dict[str, StoreFactory] = {
     "memory": _memory,
     "sqlite": _sqlite,
+    "dynamodb": _dynamodb,
     "firestore": _firestore,
 }
 

@@ -1,0 +1,82 @@
+"""The container's one Runtime: settings from the environment and the secret stores,
+services built on first use and kept while the container is warm.
+
+Secret rotation: every IMGGO_FN_SECRETS_TTL_S seconds (one cached GetParameters call)
+the settings are read again; if a secret changed, the services are rebuilt so the new
+ImgGo key or webhook secret takes effect without waiting for a new container.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+
+from core.config import Settings, secret_refs
+from core.runtime import Runtime
+from core.service.context import Services
+from handlers_aws.observability import EmfMetrics, observability
+from handlers_aws.secrets import AwsSecrets
+
+
+class AwsRuntime:
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = os.environ if env is None else env
+        self._secrets = AwsSecrets(self._env)
+        self._built_with: Settings | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self.builds = 0  # how many times services were built in this container
+        self.runtime = Runtime(self._build)
+
+    def settings(self) -> Settings:
+        return Settings.from_env(
+            self._env, secret_source=secret_refs(self._env, self._secrets.fetch)
+        )
+
+    def _build(self) -> Services:
+        from core.bootstrap import Overrides, build_services
+
+        settings = self.settings()
+        services = build_services(settings, Overrides(metrics=EmfMetrics(observability().metrics)))
+        self._built_with, self._checked_at = settings, time.monotonic()
+        self.builds += 1
+        return services
+
+    @property
+    def services(self) -> Services:
+        return self.runtime.services
+
+    def refresh_if_due(self) -> None:
+        """Rebuild the services when a secret has rotated (checked once per TTL)."""
+        if not self.runtime.built or time.monotonic() - self._checked_at < self._secrets.ttl_s:
+            return
+        with self._lock:
+            if time.monotonic() - self._checked_at < self._secrets.ttl_s:
+                return
+            self._checked_at = time.monotonic()
+            if self.settings() != self._built_with:
+                self.runtime.reset()
+
+
+_current: AwsRuntime | None = None
+_lock = threading.Lock()
+
+
+def current() -> AwsRuntime:
+    """The container's runtime (constructed on first call; builds nothing yet)."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = AwsRuntime()
+        return _current
+
+
+def reset_for_tests() -> None:
+    """Forget the container's runtime (a test starting a new 'container')."""
+    global _current
+    with _lock:
+        if _current is not None and _current.runtime.built:
+            _current.runtime.reset()
+        _current = None
