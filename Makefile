@@ -33,7 +33,7 @@ test: $(STAMP) $(NODE_STAMP) lint typecheck
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check core imggo_cli handlers_aws
+	$(BIN)/ruff format --check core imggo_cli handlers_aws handlers_gcp bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -34,6 +34,12 @@ def _sqlite(url: str, clock: Clock | None) -> JobStore:
     return SqliteJobStore.from_url(url, clock=clock)
 
 
+def _firestore(url: str, clock: Clock | None) -> JobStore:
+    from core.adapters.stores.firestore import FirestoreJobStore
+
+    return FirestoreJobStore.from_url(url, clock=clock)
+
+
 def _dynamodb(url: str, clock: Clock | None) -> JobStore:
     from core.adapters.stores.dynamodb import DynamoDbJobStore
 
@@ -44,6 +50,7 @@ _FACTORIES: dict[str, StoreFactory] = {
     "memory": _memory,
     "sqlite": _sqlite,
     "dynamodb": _dynamodb,
+    "firestore": _firestore,
 }
 
 SUPPORTED_SCHEMES = tuple(f"{scheme}://" for scheme in _FACTORIES)

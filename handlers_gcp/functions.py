@@ -1,0 +1,148 @@
+"""The Cloud Functions (gen2) entry points. Each translates and hands over to the core.
+
+    http_api           HTTP trigger: the whole core HTTP surface (/v1/..., webhooks, health)
+    pubsub_work        Pub/Sub trigger on the work topic: one batch item per message
+    storage_finalized  Cloud Storage trigger (object finalized): a direct upload landed
+    pubsub_reconcile   Pub/Sub trigger on the topic Cloud Scheduler publishes to
+
+Acknowledgement is the HTTP status Eventarc sees: returning normally acknowledges the
+event; raising answers 500 and Pub/Sub redelivers it (with the function's --retry). So a
+message that can never succeed (not ours, malformed, its job gone, refused by the
+domain) is logged as an error and acknowledged, and only a transient failure
+(UnavailableError, or an unexpected exception) raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import flask
+import functions_framework
+from cloudevents.http.event import CloudEvent
+
+from core.domain.errors import DomainError, NotFoundError, UnavailableError, ValidationError
+from core.service.batch import process_item
+from core.service.messages import decode_work_item
+from core.service.reconcile import reconcile
+from core.service.uploads import upload_landed
+from handlers_gcp.cloud_logging import invocation, log_http_request, trace_from
+from handlers_gcp.events import (
+    PUBSUB_PUBLISHED,
+    STORAGE_FINALIZED,
+    BadEventError,
+    pubsub_message,
+    storage_object,
+)
+from handlers_gcp.http import to_core_request, to_flask_response
+from handlers_gcp.runtime import runtime
+
+log = logging.getLogger("imggo.gcp")
+
+
+def _event_labels(event: CloudEvent) -> dict[str, str]:
+    return {"event_id": str(event.get("id") or ""), "event_type": str(event.get("type") or "")}
+
+
+def _expect(event: CloudEvent, event_type: str) -> bool:
+    if event.get("type") == event_type:
+        return True
+    # A misrouted trigger: redelivering it would not help.
+    log.error("ignoring event of type %s (expected %s)", event.get("type"), event_type)
+    return False
+
+
+@functions_framework.http
+def http_api(request: flask.Request) -> flask.Response:
+    trace = trace_from(request.headers.get)
+    labels = {"execution_id": request.headers.get("Function-Execution-Id") or ""}
+    with invocation(trace, labels):
+        started = time.perf_counter()
+        core_request = to_core_request(request)
+        response = runtime().app.handle(core_request)
+        log_http_request(
+            core_request.method,
+            core_request.path,
+            response.status,
+            time.perf_counter() - started,
+            request.headers.get("User-Agent", ""),
+        )
+        return to_flask_response(response)
+
+
+@functions_framework.cloud_event
+def pubsub_work(event: CloudEvent) -> None:
+    with invocation(trace_from(event.get), _event_labels(event)):
+        if not _expect(event, PUBSUB_PUBLISHED):
+            return
+        try:
+            message = pubsub_message(event.data)
+            item = decode_work_item(message.data)
+        except (BadEventError, ValidationError) as exc:
+            log.error(
+                "poison message acknowledged: %s",
+                getattr(exc, "message", str(exc)),
+                extra={"outcome": "poison", "pubsub_event_id": event.get("id")},
+            )
+            return
+        try:
+            job = process_item(runtime().services, item)
+        except UnavailableError as exc:
+            log.warning("job %s: %s; Pub/Sub will redeliver", item.job_id, exc.message)
+            raise
+        except NotFoundError:
+            log.error(
+                "work item for unknown job %s acknowledged",
+                item.job_id,
+                extra={"outcome": "job_missing", "job_id": item.job_id},
+            )
+            return
+        except DomainError as exc:
+            log.error(
+                "work item for job %s failed: %s",
+                item.job_id,
+                exc.message,
+                extra={"outcome": "failed", "job_id": item.job_id, "code": exc.code},
+            )
+            return
+        log.info("job %s is %s", job.id, job.status.value, extra={"job_id": job.id})
+
+
+@functions_framework.cloud_event
+def storage_finalized(event: CloudEvent) -> None:
+    with invocation(trace_from(event.get), _event_labels(event)):
+        if not _expect(event, STORAGE_FINALIZED):
+            return
+        try:
+            obj = storage_object(event.data)
+        except BadEventError as exc:
+            log.error("malformed storage event acknowledged: %s", exc)
+            return
+        services = runtime().services
+        key_for = getattr(services.blobs, "key_for", None)  # GcsBlobStore maps names to keys
+        key = key_for(obj.bucket, obj.name) if callable(key_for) else None
+        if key is None:
+            log.info("ignoring gs://%s/%s: not under the blob store", obj.bucket, obj.name)
+            return
+        try:
+            job = upload_landed(services, key, size=obj.size, content_type=obj.content_type)
+        except UnavailableError as exc:
+            log.warning("upload %s: %s; the event will be redelivered", key, exc.message)
+            raise
+        except DomainError as exc:
+            log.error("upload %s failed: %s", key, exc.message, extra={"code": exc.code})
+            return
+        if job is not None:
+            log.info("upload %s: job %s is %s", key, job.id, job.status.value)
+
+
+@functions_framework.cloud_event
+def pubsub_reconcile(event: CloudEvent) -> None:
+    """Cloud Scheduler publishes to the reconcile topic; the message body is ignored.
+    Deployed without --retry: a failed run is logged and the next tick tries again."""
+    with invocation(trace_from(event.get), _event_labels(event)):
+        report = reconcile(runtime().services)
+        log.info("reconcile done", extra={"report": report.as_dict()})
+
+
+__all__ = ["http_api", "pubsub_reconcile", "pubsub_work", "storage_finalized"]

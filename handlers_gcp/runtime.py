@@ -1,0 +1,126 @@
+"""The one Runtime of a warm Cloud Functions instance, built on first use.
+
+Settings come from the environment with GCP defaults under them (a Firestore store,
+/tmp as the only writable directory). Secrets follow the core convention
+(`core.config.secret_refs`): NAME_SECRET_REF names a Secret Manager secret, read through
+a TTL cache; without a reference the plain variable is used, which is what
+`gcloud functions deploy --set-secrets NAME=secret:version` injects.
+
+A rotated secret is picked up without a redeploy: at most once per TTL, the referenced
+secrets are read again (through the cache), and if one changed the next invocation gets
+freshly built services. The old ones are not closed under a request still using them;
+they are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from core.adapters.secrets import CachedSecrets
+from core.bootstrap import build_services
+from core.config import SECRET_NAMES, SECRET_REF_SUFFIX, Settings, secret_refs
+from core.ports import Secrets
+from core.runtime import Runtime
+from core.service.context import Services
+
+log = logging.getLogger("imggo.gcp")
+
+GCP_DEFAULTS: dict[str, str] = {
+    "IMGGO_FN_STORE_URL": "firestore://imggo",
+    "IMGGO_FN_DATA_DIR": "/tmp/imggo-fn",  # noqa: S108 - the only writable place there
+}
+SECRET_TTL_ENV = "IMGGO_FN_SECRET_TTL_S"  # noqa: S105 - a variable name
+DEFAULT_SECRET_TTL_S = 300.0
+# Tests point Secret Manager's REST transport at a loopback stand-in with this.
+SECRET_MANAGER_ENDPOINT_ENV = "IMGGO_FN_SECRET_MANAGER_ENDPOINT"  # noqa: S105 - a name
+
+
+def gcp_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {**GCP_DEFAULTS, **(os.environ if environ is None else environ)}
+
+
+def secret_store(
+    env: Mapping[str, str], clock: Callable[[], float] = time.monotonic
+) -> CachedSecrets | None:
+    """Secret Manager behind a TTL cache, or None when no secret is given by reference
+    (then the Secret Manager client is never imported)."""
+    if not any(env.get(name + SECRET_REF_SUFFIX) for name in SECRET_NAMES):
+        return None
+    from core.adapters.gcp.secret_manager import SecretManagerSecrets
+
+    ttl = float(env.get(SECRET_TTL_ENV) or DEFAULT_SECRET_TTL_S)
+    inner: Secrets = SecretManagerSecrets(
+        env.get("GOOGLE_CLOUD_PROJECT"), endpoint=env.get(SECRET_MANAGER_ENDPOINT_ENV)
+    )
+    return CachedSecrets(inner, ttl_s=ttl, clock=clock)
+
+
+class GcpRuntime:
+    """Holds the Runtime and notices rotated secrets."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        build: Callable[[Settings], Services] = build_services,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._env = gcp_env(environ)
+        self._secrets = secret_store(self._env, clock)
+        self._source = secret_refs(self._env, self._secrets.get) if self._secrets else None
+        self._build = build
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._used: dict[str, str | None] = {}
+        self._checked_at = clock()
+        self.runtime = Runtime(self._services)
+
+    def settings(self) -> Settings:
+        settings = Settings.from_env(self._env, secret_source=self._source)
+        if self._source is not None:
+            self._used = {name: self._source(name) for name in SECRET_NAMES}
+        return settings
+
+    def _services(self) -> Services:
+        return self._build(self.settings())
+
+    def current(self) -> Runtime:
+        """The Runtime for this invocation; a fresh one when a referenced secret rotated."""
+        if self._secrets is None or self._source is None or not self.runtime.built:
+            return self.runtime
+        ttl = float(self._env.get(SECRET_TTL_ENV) or DEFAULT_SECRET_TTL_S)
+        now = self._clock()
+        if now - self._checked_at < ttl:
+            return self.runtime
+        with self._lock:
+            if now - self._checked_at >= ttl:
+                self._checked_at = now
+                fresh = {name: self._source(name) for name in SECRET_NAMES}
+                if fresh != self._used:
+                    log.info("a referenced secret changed: rebuilding the services")
+                    self.runtime = Runtime(self._services)
+        return self.runtime
+
+
+_lock = threading.Lock()
+_instance: GcpRuntime | None = None
+
+
+def runtime() -> Runtime:
+    """The warm instance's Runtime (built on the first invocation, never at import)."""
+    global _instance
+    if _instance is None:
+        with _lock:
+            if _instance is None:
+                _instance = GcpRuntime()
+    return _instance.current()
+
+
+def reset_for_tests() -> None:
+    global _instance
+    with _lock:
+        _instance = None

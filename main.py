@@ -1,0 +1,1 @@
+from handlers_gcp.functions import *  # noqa: F403 - the entry points gcloud deploys
