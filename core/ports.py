@@ -16,13 +16,13 @@ from core.domain.job import Job, JobStatus
 
 
 # --------------------------------------------------------------------------- store
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Page:
     items: list[Job]
     next_cursor: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Batch:
     id: str
     tenant: str
@@ -101,14 +101,14 @@ class JobStore(Protocol):
 
 
 # --------------------------------------------------------------------------- ImgGo
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ImageUpload:
     data: bytes
     filename: str
     content_type: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Submission:
     pattern_id: str
     idempotency_key: str
@@ -117,7 +117,7 @@ class Submission:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RemoteJob:
     """ImgGo's view of a job (GET /api/jobs/{id}, or the ingest answer with only id+status)."""
 
@@ -166,7 +166,7 @@ class ImageApi(Protocol):
 
 
 # --------------------------------------------------------------------------- queue, blobs
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WorkItem:
     """One unit of deferred work: submit this job to ImgGo."""
 
@@ -177,7 +177,7 @@ class Queue(Protocol):
     def send(self, items: Sequence[WorkItem]) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SignedUpload:
     """Where and how a client PUTs bytes straight into the blob store."""
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from typing import Any
 
 from core.api.http import Request
@@ -57,6 +54,11 @@ class FormPart:
 def read_multipart(request: Request) -> dict[str, FormPart]:
     """The form's parts by field name (first one wins). The stdlib MIME parser is lenient,
     so a mangled form yields missing fields (a clear 4xx later), never an exception."""
+    # The MIME parser is imported here: a cold start that never sees a form skips it.
+    from email import policy
+    from email.message import EmailMessage
+    from email.parser import BytesParser
+
     header = request.headers.get("content-type") or ""
     if "boundary=" not in header:
         raise BadRequestError("multipart body without a boundary", code="invalid_multipart")

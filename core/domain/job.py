@@ -43,7 +43,7 @@ _RANK = {
 PENDING_STATUSES = (JobStatus.ACCEPTED, JobStatus.QUEUED, JobStatus.RUNNING)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class JobSource:
     """Where the image comes from: a URL ImgGo fetches, bytes we hold in a BlobStore
     (`upload`), or bytes the client is still putting there through a signed URL
@@ -57,13 +57,13 @@ class JobSource:
     size: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class JobError:
     code: str
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Job:
     id: str
     tenant: str

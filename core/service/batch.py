@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +142,8 @@ def run_batch(
 
     workers = max(1, min(concurrency or settings.batch_concurrency, len(items)))
     if services.queue is None and workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
             outcomes = list(pool.map(handle, range(len(items))))
     else:
