@@ -290,13 +290,16 @@ class SimulatorApp:
         return f"{self._base_url()}/uploads/{job_id}/{safe}"
 
     def _schedule(self, job_id: str, finish_due: float, config: SimulatorConfig) -> None:
-        self.processor.submit(job_id)
         start_due = time.monotonic() + max(0.0, config.processing_s) * QUEUED_SHARE
-        self.scheduler.at(start_due, lambda: self._mark_running(job_id))
+        self.scheduler.at(start_due, lambda: self._start(job_id))
         self.scheduler.at(finish_due, lambda: self._finalize(job_id))
 
-    def _mark_running(self, job_id: str) -> None:
+    def _start(self, job_id: str) -> None:
+        # The image is read when the job starts running, not when it is ingested: a burst
+        # of ingests then costs the API threads nothing but the request itself, as on the
+        # real service, whose workers are not its API servers.
         self.store.mark_running(job_id, time.time())
+        self.processor.submit(job_id)
 
     def _outcome_ready(self, job_id: str, due: float) -> None:
         # Called on a worker thread. If the job's time is already up (slow fetch, or
