@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Mapping
 
 from core.config import Settings, secret_refs
@@ -24,40 +23,29 @@ class AwsRuntime:
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self._env = os.environ if env is None else env
         self._secrets = AwsSecrets(self._env)
-        self._built_with: Settings | None = None
-        self._checked_at = 0.0
-        self._lock = threading.Lock()
-        self.builds = 0  # how many times services were built in this container
-        self.runtime = Runtime(self._build)
+        self.runtime = Runtime(self.settings, self._build, recheck_s=self._secrets.ttl_s)
 
     def settings(self) -> Settings:
         return Settings.from_env(
             self._env, secret_source=secret_refs(self._env, self._secrets.fetch)
         )
 
-    def _build(self) -> Services:
+    @staticmethod
+    def _build(settings: Settings) -> Services:
         from core.bootstrap import Overrides, build_services
 
-        settings = self.settings()
-        services = build_services(settings, Overrides(metrics=EmfMetrics(observability().metrics)))
-        self._built_with, self._checked_at = settings, time.monotonic()
-        self.builds += 1
-        return services
+        return build_services(settings, Overrides(metrics=EmfMetrics(observability().metrics)))
 
     @property
     def services(self) -> Services:
         return self.runtime.services
 
+    @property
+    def builds(self) -> int:
+        return self.runtime.builds
+
     def refresh_if_due(self) -> None:
-        """Rebuild the services when a secret has rotated (checked once per TTL)."""
-        if not self.runtime.built or time.monotonic() - self._checked_at < self._secrets.ttl_s:
-            return
-        with self._lock:
-            if time.monotonic() - self._checked_at < self._secrets.ttl_s:
-                return
-            self._checked_at = time.monotonic()
-            if self.settings() != self._built_with:
-                self.runtime.reset()
+        self.runtime.refresh_if_due()
 
 
 _current: AwsRuntime | None = None

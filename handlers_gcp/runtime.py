@@ -6,10 +6,8 @@ Settings come from the environment with GCP defaults under them (a Firestore sto
 a TTL cache; without a reference the plain variable is used, which is what
 `gcloud functions deploy --set-secrets NAME=secret:version` injects.
 
-A rotated secret is picked up without a redeploy: at most once per TTL, the referenced
-secrets are read again (through the cache), and if one changed the next invocation gets
-freshly built services. The old ones are not closed under a request still using them;
-they are dropped.
+A rotated secret is picked up without a redeploy (core.runtime.Runtime rechecks the
+settings once per TTL and rebuilds the services when a secret changed).
 """
 
 from __future__ import annotations
@@ -60,7 +58,7 @@ def secret_store(
 
 
 class GcpRuntime:
-    """Holds the Runtime and notices rotated secrets."""
+    """Builds the Runtime from GCP's environment and secret store."""
 
     def __init__(
         self,
@@ -72,37 +70,17 @@ class GcpRuntime:
         self._env = gcp_env(environ)
         self._secrets = secret_store(self._env, clock)
         self._source = secret_refs(self._env, self._secrets.get) if self._secrets else None
-        self._build = build
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._used: dict[str, str | None] = {}
-        self._checked_at = clock()
-        self.runtime = Runtime(self._services)
+        recheck = float(self._env.get(SECRET_TTL_ENV) or DEFAULT_SECRET_TTL_S)
+        self.runtime = Runtime(
+            self.settings, build, recheck_s=recheck if self._secrets else 0.0, clock=clock
+        )
 
     def settings(self) -> Settings:
-        settings = Settings.from_env(self._env, secret_source=self._source)
-        if self._source is not None:
-            self._used = {name: self._source(name) for name in SECRET_NAMES}
-        return settings
-
-    def _services(self) -> Services:
-        return self._build(self.settings())
+        return Settings.from_env(self._env, secret_source=self._source)
 
     def current(self) -> Runtime:
-        """The Runtime for this invocation; a fresh one when a referenced secret rotated."""
-        if self._secrets is None or self._source is None or not self.runtime.built:
-            return self.runtime
-        ttl = float(self._env.get(SECRET_TTL_ENV) or DEFAULT_SECRET_TTL_S)
-        now = self._clock()
-        if now - self._checked_at < ttl:
-            return self.runtime
-        with self._lock:
-            if now - self._checked_at >= ttl:
-                self._checked_at = now
-                fresh = {name: self._source(name) for name in SECRET_NAMES}
-                if fresh != self._used:
-                    log.info("a referenced secret changed: rebuilding the services")
-                    self.runtime = Runtime(self._services)
+        """The Runtime for this invocation (rebuilt lazily if a referenced secret rotated)."""
+        self.runtime.refresh_if_due()
         return self.runtime
 
 

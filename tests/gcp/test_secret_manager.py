@@ -68,21 +68,21 @@ def test_rotated_secret_rebuilds_the_services(standin: SecretManagerStandIn) -> 
         "IMGGO_FN_SECRET_TTL_S": "60",
     }
     gcp = GcpRuntime(env, clock=lambda: now[0])
-    first = gcp.current()
-    assert first.services.settings.imggo_api_key == "imggo_test_old"
-    assert first.services.settings.webhook_secrets == ("a-webhook-secret-of-16+",)
-    assert first.services.settings.store_url == "memory://"
+    first = gcp.current().services
+    assert first.settings.imggo_api_key == "imggo_test_old"
+    assert first.settings.webhook_secrets == ("a-webhook-secret-of-16+",)
+    assert first.settings.store_url == "memory://"
     now[0] += 30
-    assert gcp.current() is first  # within the TTL: not even asked
+    assert gcp.current().services is first  # within the TTL: not even asked
     calls = len(standin.calls)
     now[0] += 31
-    assert gcp.current() is first  # asked again, nothing changed
+    assert gcp.current().services is first  # asked again, nothing changed
     assert len(standin.calls) > calls
     standin.secrets[("demo-imggo", "imggo-api-key")] = "imggo_test_new"
     now[0] += 61
-    second = gcp.current()
+    second = gcp.current().services
     assert second is not first
-    assert second.services.settings.imggo_api_key == "imggo_test_new"
+    assert second.settings.imggo_api_key == "imggo_test_new"
 
 
 def test_plain_env_needs_no_secret_manager() -> None:

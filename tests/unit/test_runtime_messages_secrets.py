@@ -4,6 +4,7 @@ import pytest
 
 from core.adapters.secrets import CachedSecrets, EnvSecrets
 from core.api.http import Request
+from core.config import Settings
 from core.domain.errors import ValidationError
 from core.ports import WorkItem
 from core.runtime import Runtime
@@ -14,11 +15,11 @@ from tests.fakes import make_services
 def test_runtime_builds_services_once_and_not_for_health():
     built = []
 
-    def factory():
-        built.append(1)
-        return make_services()
+    def build(settings):
+        built.append(settings)
+        return make_services(settings=settings)
 
-    runtime = Runtime(factory)
+    runtime = Runtime(Settings, build)
     assert runtime.app.handle(Request("GET", "/health")).status == 200
     assert not runtime.built
     barrier = threading.Barrier(8)
@@ -32,7 +33,29 @@ def test_runtime_builds_services_once_and_not_for_health():
         t.start()
     for t in threads:
         t.join()
-    assert built == [1]
+    assert len(built) == 1 and runtime.builds == 1
+
+
+def test_runtime_rebuilds_once_a_rotated_secret_is_seen():
+    now = [0.0]
+    secret = ["whsec_one_0123456789"]
+
+    def load():
+        return Settings(store_url="memory://", webhook_secrets=(secret[0],))
+
+    runtime = Runtime(load, lambda s: make_services(settings=s), recheck_s=60, clock=lambda: now[0])
+    first = runtime.services
+    secret[0] = "whsec_two_0123456789"
+    now[0] = 30
+    runtime.refresh_if_due()
+    assert runtime.services is first  # not due yet
+    now[0] = 61
+    runtime.refresh_if_due()
+    assert runtime.services is not first and runtime.builds == 2
+    assert runtime.services.settings.webhook_secrets == ("whsec_two_0123456789",)
+    now[0] = 200
+    runtime.refresh_if_due()  # unchanged settings: kept
+    assert runtime.builds == 2
 
 
 def test_work_item_round_trip_and_poison():
