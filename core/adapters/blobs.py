@@ -20,7 +20,19 @@ def _check_key(key: str) -> str:
     return key
 
 
-class MemoryBlobStore:
+class _Unsigned:
+    """Local stores have no URL another machine could use: ImgGo gets the bytes."""
+
+    def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
+        return None
+
+    def signed_put_url(
+        self, key: str, *, content_type: str, size: int, expires_s: int
+    ) -> SignedUpload | None:
+        return None
+
+
+class MemoryBlobStore(_Unsigned):
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -33,16 +45,8 @@ class MemoryBlobStore:
         with self._lock:
             return self._blobs.get(key)
 
-    def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
-        return None
 
-    def signed_put_url(
-        self, key: str, *, content_type: str, size: int, expires_s: int
-    ) -> SignedUpload | None:
-        return None
-
-
-class FileBlobStore:
+class FileBlobStore(_Unsigned):
     """One file per key under `root`. Writes go to a temp file and are renamed into place,
     so a reader in another process never sees half an image."""
 
@@ -74,11 +78,3 @@ class FileBlobStore:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             return None
-
-    def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
-        return None
-
-    def signed_put_url(
-        self, key: str, *, content_type: str, size: int, expires_s: int
-    ) -> SignedUpload | None:
-        return None

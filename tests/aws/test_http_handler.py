@@ -10,7 +10,7 @@ from core.api.http import Headers, Response
 from handlers_aws.http_events import parse_event, to_event_response
 from tests.aws import lambda_events
 from tests.aws.conftest import API_KEY, TENANT, AwsStack, call_api
-from tests.integration.conftest import png
+from tests.support.images import png
 
 
 def auth() -> dict[str, str]:

@@ -15,7 +15,7 @@ from core.service.messages import encode_work_item
 from imggo_simulator import SimulatorConfig
 from tests.aws import lambda_events
 from tests.aws.conftest import TENANT, ApiGatewayShim, AwsStack, register_webhook
-from tests.integration.conftest import png
+from tests.support.images import png
 
 
 def _ctx() -> lambda_events.LambdaContext:

@@ -34,9 +34,9 @@ from imggo_simulator import DEMO_API_KEY, SimulatorConfig, SimulatorServer
 from tests.gcp.emulators import PROJECT
 from tests.gcp.ffserver import FunctionServer
 from tests.gcp.gcs_standin import GcsStandIn
-from tests.gcp.images import ImageHost
 from tests.gcp.sa_key import throwaway_key
 from tests.gcp.secret_standin import SecretManagerStandIn
+from tests.support.images import ImageHost
 
 API_KEY = "gcp-test-key-tenant-a"
 BUCKET = "imggo-e2e-bucket"

@@ -17,8 +17,8 @@ import pytest
 from core.domain.job import JobStatus
 from tests.gcp.emulators import PROJECT
 from tests.gcp.eventarc import deliver, pubsub_event, pull_and_deliver, storage_event
-from tests.gcp.images import png
 from tests.gcp.stack import BUCKET, GcpStack, auth, gcp_stack
+from tests.support.images import png
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from core.adapters.gcp.gcs_blobs import GcsBlobStore, parse_url
 from core.bootstrap import open_blobs
 from core.config import Settings
 from tests.gcp.gcs_standin import GcsStandIn
-from tests.gcp.images import png
 from tests.gcp.sa_key import ServiceAccountKey, throwaway_key
+from tests.support.images import png
 
 BUCKET = "imggo-test-bucket"
 

@@ -3,18 +3,14 @@ server, SQLite on disk, the local work queue, and a webhook registered at the si
 
 from __future__ import annotations
 
-import io
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 
 from core.api.app import HttpApp
 from core.api.auth import hash_key
@@ -23,50 +19,10 @@ from core.config import Settings
 from core.service.context import Services
 from imggo_cli.server import LocalServer
 from imggo_simulator import DEMO_API_KEY, SimulatorConfig, SimulatorServer
+from tests.support.images import ImageHost
 
 API_KEY = "test-key-tenant-a"
 OTHER_KEY = "test-key-tenant-b"
-
-
-def png(seed: int, size: int = 24) -> bytes:
-    img = Image.new("RGB", (size, size), ((seed * 53) % 256, (seed * 97) % 256, 120))
-    img.putpixel((seed % size, 0), (255, 255, 255))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-class ImageHost:
-    """Serves generated PNGs at http://127.0.0.1:PORT/img/N.png for URL submissions."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                try:
-                    seed = int(self.path.rsplit("/", 1)[-1].split(".")[0])
-                except ValueError:
-                    self.send_error(404)
-                    return
-                body = png(seed)
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, seed: int) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/img/{seed}.png"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from core.domain.job import JobStatus
 from core.service.reconcile import reconcile
 from imggo_simulator import SimulatorConfig
-from tests.integration.conftest import auth, close_stack, make_stack, png
+from tests.integration.conftest import auth, close_stack, make_stack
+from tests.support.images import png
 
 JOBS = 40
 

@@ -6,7 +6,8 @@ import time
 
 from core.service.reconcile import reconcile
 from imggo_simulator import SimulatorConfig
-from tests.integration.conftest import OTHER_KEY, auth, close_stack, make_stack, png
+from tests.integration.conftest import OTHER_KEY, auth, close_stack, make_stack
+from tests.support.images import png
 
 
 def test_upload_is_processed_and_arrives_by_webhook(tmp_path):
