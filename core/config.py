@@ -50,6 +50,13 @@ def parse_api_keys(raw: str | None) -> dict[str, str]:
 
 SECRET_NAMES = ("IMGGO_API_KEY", "IMGGO_WEBHOOK_SECRET", "IMGGO_FN_API_KEYS")
 SECRET_REF_SUFFIX = "_SECRET_REF"  # noqa: S105 - a name suffix, not a secret
+SECRETS_TTL_ENV = "IMGGO_FN_SECRETS_TTL_S"
+DEFAULT_SECRETS_TTL_S = 300.0
+
+
+def secrets_ttl_s(env: Mapping[str, str]) -> float:
+    """How long secrets read from a secret store are cached (and rotation rechecked)."""
+    return _float(env, SECRETS_TTL_ENV, DEFAULT_SECRETS_TTL_S)
 
 
 def secret_refs(

@@ -23,9 +23,8 @@ import os
 import threading
 from collections.abc import Mapping
 
-from core.config import SECRET_NAMES, SECRET_REF_SUFFIX
+from core.config import SECRET_NAMES, SECRET_REF_SUFFIX, secrets_ttl_s
 
-DEFAULT_TTL_S = 300
 SECRETS_MANAGER_PREFIX = "secretsmanager:"
 
 
@@ -45,7 +44,7 @@ def refs_in(env: Mapping[str, str]) -> list[str]:
 class AwsSecrets:
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
-        self.ttl_s = int(float(env.get("IMGGO_FN_SECRETS_TTL_S") or DEFAULT_TTL_S))
+        self.ttl_s = int(secrets_ttl_s(env))
         # Every SSM reference of this function, read together: one GetParameters call
         # per TTL instead of one GetParameter per secret.
         self._ssm_refs = sorted({r for r in refs_in(env) if not is_secrets_manager(r)})

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 
 from core.adapters.secrets import CachedSecrets
 from core.bootstrap import build_services
-from core.config import SECRET_NAMES, SECRET_REF_SUFFIX, Settings, secret_refs
+from core.config import SECRET_NAMES, SECRET_REF_SUFFIX, Settings, secret_refs, secrets_ttl_s
 from core.ports import Secrets
 from core.runtime import Runtime
 from core.service.context import Services
@@ -31,8 +31,6 @@ GCP_DEFAULTS: dict[str, str] = {
     "IMGGO_FN_STORE_URL": "firestore://imggo",
     "IMGGO_FN_DATA_DIR": "/tmp/imggo-fn",  # noqa: S108 - the only writable place there
 }
-SECRET_TTL_ENV = "IMGGO_FN_SECRET_TTL_S"  # noqa: S105 - a variable name
-DEFAULT_SECRET_TTL_S = 300.0
 # Tests point Secret Manager's REST transport at a loopback stand-in with this.
 SECRET_MANAGER_ENDPOINT_ENV = "IMGGO_FN_SECRET_MANAGER_ENDPOINT"  # noqa: S105 - a name
 
@@ -50,7 +48,7 @@ def secret_store(
         return None
     from core.adapters.gcp.secret_manager import SecretManagerSecrets
 
-    ttl = float(env.get(SECRET_TTL_ENV) or DEFAULT_SECRET_TTL_S)
+    ttl = secrets_ttl_s(env)
     inner: Secrets = SecretManagerSecrets(
         env.get("GOOGLE_CLOUD_PROJECT"), endpoint=env.get(SECRET_MANAGER_ENDPOINT_ENV)
     )
@@ -70,7 +68,7 @@ class GcpRuntime:
         self._env = gcp_env(environ)
         self._secrets = secret_store(self._env, clock)
         self._source = secret_refs(self._env, self._secrets.get) if self._secrets else None
-        recheck = float(self._env.get(SECRET_TTL_ENV) or DEFAULT_SECRET_TTL_S)
+        recheck = secrets_ttl_s(self._env)
         self.runtime = Runtime(
             self.settings, build, recheck_s=recheck if self._secrets else 0.0, clock=clock
         )

@@ -65,7 +65,7 @@ def test_rotated_secret_rebuilds_the_services(standin: SecretManagerStandIn) -> 
         "IMGGO_API_KEY_SECRET_REF": "imggo-api-key",
         "IMGGO_WEBHOOK_SECRET_SECRET_REF": "projects/demo-imggo/secrets/hook",
         "IMGGO_FN_SECRET_MANAGER_ENDPOINT": standin.url,
-        "IMGGO_FN_SECRET_TTL_S": "60",
+        "IMGGO_FN_SECRETS_TTL_S": "60",
     }
     gcp = GcpRuntime(env, clock=lambda: now[0])
     first = gcp.current().services
