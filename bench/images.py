@@ -11,7 +11,8 @@ def distinct_pngs(count: int, size: int = 16) -> list[bytes]:
     images = []
     for i in range(count):
         img = Image.new("RGB", (size, size), ((i * 37) % 256, (i * 91) % 256, (i // 7) % 256))
-        img.putpixel((i % size, (i // size) % size), (255, 255, 255))
+        # the index itself, in the first pixel: no two images share their bytes
+        img.putpixel((0, 0), (i & 255, (i >> 8) & 255, (i >> 16) & 255))
         buf = io.BytesIO()
         img.save(buf, format="PNG")
         images.append(buf.getvalue())
