@@ -26,26 +26,23 @@ if TYPE_CHECKING:
 _processor: BatchProcessor | None = None
 
 
-def _record(record: SQSRecord) -> str:
-    from core.domain.errors import NotFoundError, UnavailableError, ValidationError
-    from core.service.batch import process_item
-    from core.service.messages import decode_work_item
+class WorkItemFailedError(Exception):
+    """Raised for a record BatchProcessor must report failed (retry, then DLQ)."""
 
+
+def _record(record: SQSRecord) -> str:
+    from core.service.work import Verdict, handle_work_message
+
+    result = handle_work_message(current().services, record.body)
     log = observability().logger
-    try:
-        item = decode_work_item(record.body)
-    except ValidationError as exc:
-        log.warning("poison message %s: %s", record.message_id, exc.message)
-        raise
-    try:
-        job = process_item(current().services, item)
-    except NotFoundError:
-        log.warning("poison message %s: no job %s", record.message_id, item.job_id)
-        raise
-    except UnavailableError as exc:
-        log.info("job %s not dispatched yet, will retry: %s", item.job_id, exc.message)
-        raise
-    return job.status.value
+    if result.verdict is Verdict.POISON:
+        log.warning("poison message %s: %s", record.message_id, result.reason)
+        raise WorkItemFailedError(result.reason)
+    if result.verdict is Verdict.RETRY:
+        log.info("job %s not dispatched yet, will retry: %s", result.job_id, result.reason)
+        raise WorkItemFailedError(result.reason)
+    assert result.job is not None
+    return result.job.status.value
 
 
 def _handle(event: Any, context: Any) -> PartialItemFailureResponse:

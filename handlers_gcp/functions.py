@@ -21,11 +21,10 @@ import flask
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from core.domain.errors import DomainError, NotFoundError, UnavailableError, ValidationError
-from core.service.batch import process_item
-from core.service.messages import decode_work_item
+from core.domain.errors import DomainError, UnavailableError
 from core.service.reconcile import reconcile
 from core.service.uploads import upload_landed
+from core.service.work import Verdict, handle_work_message
 from handlers_gcp.cloud_logging import invocation, log_http_request, trace_from
 from handlers_gcp.events import (
     PUBSUB_PUBLISHED,
@@ -77,35 +76,29 @@ def pubsub_work(event: CloudEvent) -> None:
             return
         try:
             message = pubsub_message(event.data)
-            item = decode_work_item(message.data)
-        except (BadEventError, ValidationError) as exc:
+        except BadEventError as exc:
+            log.error("malformed Pub/Sub event acknowledged: %s", exc, extra={"outcome": "poison"})
+            return
+        result = handle_work_message(runtime().services, message.data)
+        if result.verdict is Verdict.RETRY:
+            log.warning("job %s: %s; Pub/Sub will redeliver", result.job_id, result.reason)
+            raise UnavailableError(result.reason)
+        if result.verdict is Verdict.POISON:
             log.error(
                 "poison message acknowledged: %s",
-                getattr(exc, "message", str(exc)),
-                extra={"outcome": "poison", "pubsub_event_id": event.get("id")},
+                result.reason,
+                extra={
+                    "outcome": "job_missing" if result.code == "job_missing" else "poison",
+                    "code": result.code,
+                    "job_id": result.job_id,
+                    "pubsub_event_id": event.get("id"),
+                },
             )
             return
-        try:
-            job = process_item(runtime().services, item)
-        except UnavailableError as exc:
-            log.warning("job %s: %s; Pub/Sub will redeliver", item.job_id, exc.message)
-            raise
-        except NotFoundError:
-            log.error(
-                "work item for unknown job %s acknowledged",
-                item.job_id,
-                extra={"outcome": "job_missing", "job_id": item.job_id},
-            )
-            return
-        except DomainError as exc:
-            log.error(
-                "work item for job %s failed: %s",
-                item.job_id,
-                exc.message,
-                extra={"outcome": "failed", "job_id": item.job_id, "code": exc.code},
-            )
-            return
-        log.info("job %s is %s", job.id, job.status.value, extra={"job_id": job.id})
+        assert result.job is not None
+        log.info(
+            "job %s is %s", result.job.id, result.job.status.value, extra={"job_id": result.job.id}
+        )
 
 
 @functions_framework.cloud_event

@@ -1,0 +1,47 @@
+"""One queue message in, one verdict out: what every cloud's worker needs to decide
+whether to acknowledge, retry or dead-letter a message. The clouds differ only in how
+they act on the verdict (SQS: report the item failed; Pub/Sub: raise or return)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from core.domain.errors import DomainError, NotFoundError, UnavailableError, ValidationError
+from core.domain.job import Job
+from core.service.batch import process_item
+from core.service.context import Services
+from core.service.messages import decode_work_item
+
+
+class Verdict(Enum):
+    DONE = "done"  # dispatched, or nothing left to do (a repeat)
+    RETRY = "retry"  # transient (ImgGo unavailable): deliver again later
+    POISON = "poison"  # will fail every time: not ours, malformed, its job gone
+
+
+@dataclass(frozen=True)
+class WorkResult:
+    verdict: Verdict
+    job: Job | None = None
+    job_id: str | None = None
+    code: str = ""  # why, for logs: bad_message, job_missing, or the domain error's code
+    reason: str = ""
+
+
+def handle_work_message(services: Services, body: str | bytes) -> WorkResult:
+    try:
+        item = decode_work_item(body)
+    except ValidationError as exc:
+        return WorkResult(Verdict.POISON, code=exc.code, reason=exc.message)
+    try:
+        job = process_item(services, item)
+    except UnavailableError as exc:
+        return WorkResult(Verdict.RETRY, job_id=item.job_id, code=exc.code, reason=exc.message)
+    except NotFoundError:
+        return WorkResult(
+            Verdict.POISON, job_id=item.job_id, code="job_missing", reason=f"no job {item.job_id}"
+        )
+    except DomainError as exc:
+        return WorkResult(Verdict.POISON, job_id=item.job_id, code=exc.code, reason=exc.message)
+    return WorkResult(Verdict.DONE, job=job, job_id=job.id)
