@@ -14,6 +14,8 @@ import argparse
 import json
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,6 +32,34 @@ from core.config import Settings
 from core.domain.job import Job, JobSource, JobStatus
 from core.ports import ImageUpload
 from core.service.batch import BatchItem, run_batch
+
+
+def _import_ms(modules: str, runs: int = 7) -> float:
+    """Median time to import `modules` in a fresh interpreter (measured inside it)."""
+    code = (
+        "import time; t = time.perf_counter(); import "
+        + modules
+        + "; print((time.perf_counter() - t) * 1000)"
+    )
+    samples = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(runs)
+    ]
+    return statistics.median(samples)
+
+
+def bench_imports() -> list[tuple[str, str]]:
+    core_ms = _import_ms("core.api.app, core.bootstrap")
+    httpx_ms = _import_ms("httpx")
+    return [
+        ("import the core HTTP surface + bootstrap (fresh process)", f"{core_ms:.0f} ms"),
+        ("baseline: import httpx alone", f"{httpx_ms:.0f} ms"),
+        ("ratio core / httpx", f"{core_ms / httpx_ms:.2f} x"),
+    ]
 
 
 def _per_call_us(fn: Callable[[], object], repeat: int, rounds: int = 5) -> float:
@@ -174,6 +204,7 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
+        rows += bench_imports()
         rows += bench_get(Path(tmp))
         rows += bench_batch(Path(tmp), args.count, args.latency, args.concurrency)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
