@@ -8,6 +8,7 @@ plain environment variables; nothing here logs a secret value.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -33,18 +34,27 @@ def _list(raw: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (raw or "").split(",") if p.strip())
 
 
+_TENANT_RE = re.compile(r"^[A-Za-z0-9._ -]{1,64}$")
+
+
 def parse_api_keys(raw: str | None) -> dict[str, str]:
     """`tenant=sha256hex,other=sha256hex` -> {sha256hex: tenant}. Hashes, never keys."""
     keys: dict[str, str] = {}
     for entry in _list(raw):
         tenant, sep, digest = entry.partition("=")
-        digest = digest.strip().lower()
-        if not sep or not tenant.strip() or len(digest) != 64:
+        tenant, digest = tenant.strip(), digest.strip().lower()
+        if not sep or len(digest) != 64:
             raise ValueError(
                 "IMGGO_FN_API_KEYS entries must look like tenant=<64 hex chars of sha256(key)>"
             )
         int(digest, 16)  # raises ValueError on non-hex
-        keys[digest] = tenant.strip()
+        # Tenants name folders and object keys (uploads/<tenant>/...): keep them plain.
+        if not _TENANT_RE.match(tenant) or tenant in (".", ".."):
+            raise ValueError(
+                f"tenant names in IMGGO_FN_API_KEYS are 1-64 letters, digits, spaces, "
+                f"'.', '_' or '-': {tenant!r} is not"
+            )
+        keys[digest] = tenant
     return keys
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.ports import SignedUpload
 
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9._/-]{1,512}$")
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9._/ -]{1,512}$")  # tenants may hold spaces
 
 
 def _check_key(key: str) -> str:

@@ -82,3 +82,16 @@ def test_cached_secrets_expire_after_ttl():
     now[0] = 11
     assert cache.get("K") == "two"
     assert "two" not in repr(cache)
+
+
+def test_api_key_config_is_checked():
+    from core.config import parse_api_keys
+
+    digest = "a" * 64
+    assert parse_api_keys(f"acme corp={digest}, b={'B' * 64}") == {
+        digest: "acme corp",
+        "b" * 64: "b",
+    }
+    for bad in ("acme", f"acme={'a' * 63}", f"acme={'g' * 64}", f"../x={digest}", f"a/b={digest}"):
+        with pytest.raises(ValueError):
+            parse_api_keys(bad)
