@@ -212,6 +212,7 @@ PATHS = st.one_of(
         [
             "/v1/jobs",
             "/v1/batches",
+            "/v1/uploads",
             "/v1/webhooks/imggo",
             "/health",
             "/openapi.json",
@@ -248,6 +249,8 @@ BODIES = st.one_of(
             "image_url": st.one_of(JSONISH, st.text(max_size=40)),
             "extras": JSONISH,
             "items": JSONISH,
+            "content_type": JSONISH,
+            "size": JSONISH,
         }
     ).map(lambda v: json.dumps(v).encode()),
 )
