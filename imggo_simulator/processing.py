@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from .image_facts import ImageDecodeError, ImageFacts, analyze_image
 from .manifests import build_manifest
 from .patterns import PatternRegistry
 from .store import JobStore, Outcome
+from .workers import WorkerThreads
 
 log = logging.getLogger(__name__)
 
@@ -72,39 +72,26 @@ class JobProcessor:
         self._fetcher = ImageFetcher()
         self._facts: _LruCache = _LruCache(_CACHE_SIZE)
         self._manifests: _LruCache = _LruCache(_CACHE_SIZE)
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"imggo-sim-worker-{i}", daemon=True)
-            for i in range(workers)
-        ]
+        self._workers = WorkerThreads("imggo-sim-worker", workers, self._process_safely)
 
     def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+        self._workers.start()
 
     def stop(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join(timeout=5)
+        self._workers.stop(timeout_s=5)
         self._fetcher.close()
 
     def submit(self, job_id: str) -> None:
-        self._queue.put(job_id)
+        self._workers.put(job_id)
 
-    def _run(self) -> None:
-        while True:
-            job_id = self._queue.get()
-            if job_id is None:
-                return
-            try:
-                self.process(job_id)
-            except Exception:  # a job that crashes processing fails; the worker lives on
-                log.exception("processing job %s crashed", job_id)
-                due = self._store.set_outcome(job_id, Outcome(error="internal simulator error"))
-                if due is not None:
-                    self._on_outcome(job_id, due)
+    def _process_safely(self, job_id: str) -> None:
+        try:
+            self.process(job_id)
+        except Exception:  # a job that crashes processing fails; the worker lives on
+            log.exception("processing job %s crashed", job_id)
+            due = self._store.set_outcome(job_id, Outcome(error="internal simulator error"))
+            if due is not None:
+                self._on_outcome(job_id, due)
 
     def process(self, job_id: str) -> None:
         """Compute and record the job's outcome (safe to call twice: the first one wins)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import queue
 import random
 import secrets
 import threading
@@ -25,6 +24,7 @@ from .fetch import host_allowed, host_of, new_client
 from .http_types import bad_request, dumps
 from .store import SUCCEEDED, JobRecord
 from .timestamps import iso_ms, iso_ms_or_none
+from .workers import WorkerThreads
 
 log = logging.getLogger(__name__)
 
@@ -166,25 +166,16 @@ class WebhookDispatcher:
         self._registry = registry
         self._config = config
         self._rng = rng
-        self._queue: queue.Queue[_Delivery | None] = queue.Queue()
         self._client = new_client(DELIVERY_TIMEOUT_S)
-        self._threads = [
-            threading.Thread(target=self._run, name=f"imggo-sim-webhooks-{i}", daemon=True)
-            for i in range(workers)
-        ]
+        self._workers = WorkerThreads("imggo-sim-webhooks", workers, self._deliver_safely)
         self._stats_lock = threading.Lock()
         self.stats: dict[str, int] = {"sent": 0, "dropped": 0, "refused": 0, "failed": 0}
 
     def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+        self._workers.start()
 
     def stop(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join(timeout=DELIVERY_TIMEOUT_S + 1)
+        self._workers.stop(timeout_s=DELIVERY_TIMEOUT_S + 1)
         self._client.close()
 
     def job_finished(self, job: JobRecord) -> None:
@@ -193,22 +184,18 @@ class WebhookDispatcher:
             return
         body = payload_bytes(job, time.time())  # one body: every hook gets the same bytes
         for hook in hooks:
-            self._queue.put(_Delivery(hook.id, hook.url, hook.secret, body))
+            self._workers.put(_Delivery(hook.id, hook.url, hook.secret, body))
 
     def _count(self, what: str) -> None:
         with self._stats_lock:
             self.stats[what] += 1
 
-    def _run(self) -> None:
-        while True:
-            delivery = self._queue.get()
-            if delivery is None:
-                return
-            try:
-                self._deliver(delivery)
-            except Exception:  # never let one delivery kill the worker
-                log.exception("webhook delivery crashed")
-                self._count("failed")
+    def _deliver_safely(self, delivery: _Delivery) -> None:
+        try:
+            self._deliver(delivery)
+        except Exception:  # never let one delivery kill the worker
+            log.exception("webhook delivery crashed")
+            self._count("failed")
 
     def _deliver(self, delivery: _Delivery) -> None:
         config = self._config()
