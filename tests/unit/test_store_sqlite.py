@@ -101,10 +101,14 @@ def test_failed_transaction_rolls_back_and_connection_stays_usable(
     db: Path, clock: ManualClock
 ) -> None:
     store = SqliteJobStore(db, clock=clock)
+
+    def half_done(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO keys (key, job_id) VALUES ('k', 'j')")
+        raise RuntimeError("boom")
+
     try:
-        with pytest.raises(RuntimeError), store._immediate() as conn:
-            conn.execute("INSERT INTO keys (key, job_id) VALUES ('k', 'j')")
-            raise RuntimeError("boom")
+        with pytest.raises(RuntimeError):
+            store._writes.run(half_done)
         assert store.lookup_key("k", now=clock.now()) is None
         assert store.claim_key("k", "j2", expires_at=None, now=clock.now()) == "j2"
     finally:
