@@ -111,3 +111,119 @@ def test_other_schemes_are_refused():
         pytest.raises(httpx.UnsupportedProtocol),
     ):
         client.get("ftp://127.0.0.1/")
+
+
+class Scripted:
+    """A one-connection-at-a-time loopback server that answers each request with the
+    next canned byte string, verbatim: the framings real servers use, and broken ones."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = list(answers)
+        self.requests: list[bytes] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while self.answers:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                reader = conn.makefile("rb")
+                while self.answers:
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        line = reader.readline()
+                        if not line:
+                            break
+                        head += line
+                    if not head:
+                        break
+                    length = 0
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    self.requests.append(head + reader.read(length))
+                    answer = self.answers.pop(0)
+                    conn.sendall(answer)
+                    delimited = b"Content-Length" in answer or b"chunked" in answer
+                    if b"Connection: close" in answer or not delimited:
+                        break
+
+    def stop(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "content"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 200, b"hello"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nX-Trailer: y\r\n\r\n",
+            200,
+            b"hello",
+        ),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+            201,
+            b"ok",
+        ),
+        (b"HTTP/1.0 200 OK\r\nX-Folded: a\r\n  b\r\n\r\nuntil close", 200, b"until close"),
+        (b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", 204, b""),
+    ],
+    ids=["content-length", "chunked-with-trailers", "interim-100", "close-delimited", "204"],
+)
+def test_response_framings(answer: bytes, status: int, content: bytes) -> None:
+    server = Scripted([answer])
+    try:
+        with httpx.Client(transport=StdlibTransport()) as client:
+            r = client.get(f"{server.url}/p?q=1")
+        assert (r.status_code, r.content) == (status, content)
+        assert server.requests[0].startswith(b"GET /p?q=1 HTTP/1.1\r\n")
+        if b"X-Folded" in answer:
+            assert r.headers["x-folded"] == "a b"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n",
+        b"SPDY/9 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["status", "protocol", "truncated", "two-lengths", "header", "chunk-size"],
+)
+def test_malformed_answers_are_protocol_errors(answer: bytes) -> None:
+    server = Scripted([answer])  # then it hangs up: a short body cannot wait forever
+    try:
+        with (
+            httpx.Client(transport=StdlibTransport(), timeout=2) as client,
+            pytest.raises(httpx.RemoteProtocolError),
+        ):
+            client.get(f"{server.url}/")
+    finally:
+        server.stop()
+
+
+def test_header_values_cannot_smuggle_a_second_header() -> None:
+    server = Scripted([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
+    try:
+        with (
+            httpx.Client(transport=StdlibTransport()) as client,
+            pytest.raises(httpx.LocalProtocolError) as caught,
+        ):
+            client.get(f"{server.url}/", headers={"X-Key": "secret\r\nX-Evil: 1"})
+        assert "secret" not in str(caught.value)
+        assert server.requests == []
+    finally:
+        server.stop()
