@@ -159,6 +159,31 @@ def upload_submission(key: str = "job-2") -> Submission:
 
 
 # ------------------------------------------------------------------ success paths
+def test_cookies_a_server_sets_are_never_sent_back() -> None:
+    with_cookie = ingest_ok(202)
+    with_cookie.headers["Set-Cookie"] = "session=abc; Path=/"
+    script = Script(with_cookie, ingest_ok(200))
+    client, _ = make(script)
+
+    client.submit(url_submission("job-1"))
+    client.submit(url_submission("job-1"))
+
+    assert [r.headers.get("Cookie") for r in script.requests] == [None, None]
+
+
+def test_base_url_prefix_is_kept_on_every_path() -> None:
+    script = Script(ingest_ok(202), ok(job_body()))
+    client, _ = make(script, base_url="https://gw.example/imggo/api/")
+
+    client.submit(url_submission("job-1"))
+    client.get_job(JOB_ID)
+
+    assert [str(r.url) for r in script.requests] == [
+        "https://gw.example/imggo/api/patterns/invoice/ingest",
+        f"https://gw.example/imggo/api/jobs/{JOB_ID}",
+    ]
+
+
 def test_json_submit_sends_body_headers_and_maps_answer() -> None:
     script = Script(ingest_ok(202))
     client, _ = make(script)

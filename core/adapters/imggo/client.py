@@ -55,6 +55,7 @@ _MIN_ATTEMPT_S = 0.05
 # Guard against a server whose pagination never ends.
 _MAX_PATTERN_PAGES = 50
 _PATTERNS_PER_PAGE = 100
+_MAX_CACHED_URLS = 64
 _STATUSES: dict[str, JobStatus] = {
     "queued": JobStatus.QUEUED,
     "running": JobStatus.RUNNING,
@@ -139,6 +140,32 @@ def _transport_error(exc: httpx.RequestError) -> ImageApiError:
         code, retryable = "request_error", False
     detail = f"{name}: {exc}" if str(exc) else name
     return ImageApiError(f"ImgGo could not be reached ({detail})", code=code, retryable=retryable)
+
+
+class _NoCookies(httpx.Cookies):
+    """ImgGo authenticates by key and sets no cookies; a client carrying some would be a
+    surprise. httpx's cookie-jar bookkeeping also cost ~20 us of CPU per call."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
+_NO_COOKIES = _NoCookies()
+
+
+class _ApiHttpClient(httpx.Client):
+    """httpx.Client with no cookie jar (see _NoCookies)."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        pass  # httpx.Client.__init__ assigns one; there is nothing to keep
 
 
 class _RetryPlan:
@@ -259,6 +286,11 @@ class ImggoClient:
         self._user_agent = user_agent
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
+        # Parsed absolute URLs by path: httpx re-parses and re-joins a relative URL
+        # against base_url on every call, which cost more than the rest of the request
+        # building together. Paths are few (an ingest path per pattern); the cap keeps
+        # per-job paths (GET /api/jobs/{id}) from growing it without bound.
+        self._urls: dict[str, httpx.URL] = {}
         # Replaced (never mutated) after each response carrying X-RateLimit-*: a single
         # reference assignment, so readers on other threads see one whole value.
         self.last_rate_limit: RateLimit | None = None
@@ -276,8 +308,7 @@ class ImggoClient:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client(
-                        base_url=self._base_url,
+                    self._client = _ApiHttpClient(
                         transport=self._transport or _default_transport(),
                         timeout=self._timeout_s,
                         headers={"User-Agent": self._user_agent},
@@ -287,6 +318,14 @@ class ImggoClient:
                     )
                 client = self._client
         return client
+
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self._base_url + path)
+            if len(self._urls) < _MAX_CACHED_URLS:
+                self._urls[path] = url
+        return url
 
     def close(self) -> None:
         """Close the pooled connections; a later call opens a fresh pool."""
@@ -551,7 +590,7 @@ class ImggoClient:
         try:
             response = self._http().request(
                 method,
-                path,
+                self._url(path),
                 headers=headers,
                 params=params,
                 json=json_body,
