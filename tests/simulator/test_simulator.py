@@ -259,6 +259,59 @@ def test_keep_alive_serves_many_requests_on_one_connection(sim: SimulatorServer)
         conn.close()
 
 
+def _raw_exchange(sim: SimulatorServer, head: bytes) -> tuple[int, bytes]:
+    """Send `head` verbatim; the status code and the raw answer (head and body)."""
+    host, port = sim.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(head)
+        reader = sock.makefile("rb")
+        status_line = reader.readline()
+        lines = [status_line]
+        while lines[-1] not in (b"\r\n", b""):
+            lines.append(reader.readline())
+        found = re.search(rb"(?i)content-length: (\d+)", b"".join(lines))
+        body = reader.read(int(found.group(1))) if found else b""
+    return int(status_line.split(b" ", 2)[1]), b"".join(lines) + body
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /api/_health HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+        (b"GET //api/_health HTTP/1.1\r\nHost: x\r\n\r\n", 200),  # not a network path
+        (b"GET /api/_health\r\n\r\n", 400),
+        (b"GET /api/_health HTTP/x.y\r\n\r\n", 400),
+        (b"GET /api/_health HTTP/2.0\r\n\r\n", 505),
+        (b"GET /api/_health HTTP/1.1\r\nno colon\r\n\r\n", 400),
+        (b"GET /api/_health HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n", 431),
+        (b"GET /api/_health HTTP/1.1\r\n" + b"X-A: b\r\n" * 101 + b"\r\n", 431),
+    ],
+    ids=["ok", "double-slash", "no-version", "bad-version", "http2", "header", "long", "many"],
+)
+def test_request_heads_are_checked(sim: SimulatorServer, head: bytes, status: int) -> None:
+    code, answer = _raw_exchange(sim, head)
+    assert code == status
+    if status >= 400:
+        assert b"Connection: close" in answer
+        assert b'"success":false' in answer or b'"success": false' in answer
+
+
+def test_expect_100_continue_then_the_answer_then_close(sim: SimulatorServer) -> None:
+    host, port = sim.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"GET /api/_health HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Connection: close\r\nContent-Length: 2\r\n\r\n"
+        )
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"HTTP/1.1 100 ")
+        assert reader.readline() == b"\r\n"
+        sock.sendall(b"{}")
+        rest = reader.read()  # the server closes after answering, as asked
+    assert rest.startswith(b"HTTP/1.1 200 ")
+    assert b'"status"' in rest
+
+
 # --------------------------------------------------------------------------- patterns
 def test_patterns_list_get_alias_and_404(client: httpx.Client) -> None:
     listing = client.get("/api/patterns").json()["data"]
