@@ -26,8 +26,8 @@ def store(tmp_path: Path) -> SqliteJobStore:
 
 
 def _queued(store: SqliteJobStore) -> int:
-    with store._writes._queue_lock:
-        return len(store._writes._queue)
+    with store._db.writes._queue_lock:
+        return len(store._db.writes._queue)
 
 
 def _run_together(store: SqliteJobStore, work: list[Callable[[], object]]) -> list[object]:
@@ -42,7 +42,7 @@ def _run_together(store: SqliteJobStore, work: list[Callable[[], object]]) -> li
             results[i] = exc
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(work))]
-    with store._write_lock:
+    with store._db.write_lock:
         for t in threads:
             t.start()
         deadline = time.monotonic() + 10
@@ -55,14 +55,14 @@ def _run_together(store: SqliteJobStore, work: list[Callable[[], object]]) -> li
 
 
 def test_queued_writers_share_one_transaction(store: SqliteJobStore) -> None:
-    before = store._writes.groups
+    before = store._db.writes.groups
     work: list[Callable[[], object]] = [
         (lambda i=i: store.claim_key(f"k{i}", f"job-{i}", expires_at=None, now=1000.0))
         for i in range(WRITERS)
     ]
     results = _run_together(store, work)
     assert results == [f"job-{i}" for i in range(WRITERS)]
-    assert store._writes.groups - before == 1
+    assert store._db.writes.groups - before == 1
     for i in range(WRITERS):  # committed, and visible to a reader on another connection
         assert store.lookup_key(f"k{i}", now=1000.0) == f"job-{i}"
 
@@ -76,7 +76,7 @@ def test_a_failing_write_is_undone_alone(store: SqliteJobStore) -> None:
         (lambda i=i: store.claim_key(f"k{i}", f"job-{i}", expires_at=None, now=1000.0))
         for i in range(WRITERS)
     ]
-    work.insert(WRITERS // 2, lambda: store._writes.run(broken))
+    work.insert(WRITERS // 2, lambda: store._db.write(broken))
     results = _run_together(store, work)
     failed = results.pop(WRITERS // 2)
     assert isinstance(failed, ValueError)

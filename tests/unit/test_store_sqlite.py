@@ -108,7 +108,7 @@ def test_failed_transaction_rolls_back_and_connection_stays_usable(
 
     try:
         with pytest.raises(RuntimeError):
-            store._writes.run(half_done)
+            store._db.write(half_done)
         assert store.lookup_key("k", now=clock.now()) is None
         assert store.claim_key("k", "j2", expires_at=None, now=clock.now()) == "j2"
     finally:
@@ -123,7 +123,7 @@ def test_connections_of_finished_threads_are_closed(db: Path, clock: ManualClock
             worker = threading.Thread(target=store.ping)
             worker.start()
             worker.join()
-        assert len(store._connections) <= 2  # this thread's and the last worker's
+        assert store._db.connection_count() <= 2  # this thread's and the last worker's
     finally:
         store.close()
 

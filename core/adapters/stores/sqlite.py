@@ -1,32 +1,25 @@
 """The embedded JobStore: one SQLite file, safe for many threads and many processes.
 
-Why it looks the way it does:
-- One connection per thread, because a sqlite3 connection must not be shared by threads
-  mid-statement, and per-thread connections let readers run alongside the writer.
-- WAL so readers never block the writer; synchronous=NORMAL because in WAL mode that can
-  lose only the last commits on power loss, never corrupt the file; a busy timeout so a
-  writer waits for the lock instead of failing at once.
+The file handling (a connection per thread, WAL, group commit, schema versions) is
+core.adapters.sqlite.database's. What is particular to jobs:
 - Every write that depends on what is stored is a single conditional statement (insert
-  on conflict, update where version = ?) judged by its rowcount, or a read-then-write
-  inside BEGIN IMMEDIATE, which takes the write lock up front: a deferred transaction
-  that upgrades from read to write can fail with SQLITE_BUSY without waiting.
+  on conflict, update where version = ?) judged by its rowcount, or several statements
+  inside one write transaction, which holds the write lock from its start: a deferred
+  transaction that upgrades from read to write can fail with SQLITE_BUSY without waiting.
 - A job is one JSON document (what every store keeps) plus copies of the fields that
   are filtered or sorted on, so listings are index scans, never document parsing.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sqlite3
-import threading
-import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from core.adapters.clock import SystemClock
+from core.adapters.sqlite.database import SqliteDatabase
 from core.adapters.stores._common import (
     check_limit,
     decode_cursor,
@@ -36,11 +29,8 @@ from core.adapters.stores._common import (
     load_batch,
     load_job,
 )
-from core.adapters.stores.sqlite_writes import GroupCommitter
 from core.domain.job import Job, JobStatus
 from core.ports import Batch, Clock, Page
-
-log = logging.getLogger("imggo.store.sqlite")
 
 SCHEMA_VERSION = 1
 """Kept in PRAGMA user_version. A file written by newer code is refused, not misread."""
@@ -187,30 +177,16 @@ class SqliteJobStore:
         clock: Clock | None = None,
         busy_timeout_s: float = 5.0,
     ) -> None:
-        self.path = os.fspath(path)
         # The clock judges expiry for reads that take no `now` (get, list_*).
         self._clock: Clock = clock or SystemClock()
-        self._busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
-        # Every connection we opened, by owning thread: close() closes them all, and a
-        # dead thread's connection is closed when the next one opens, so a server that
-        # spawns a thread per request does not leak file handles.
-        self._registry_lock = threading.Lock()
-        # Writers of this process queue here rather than in SQLite's busy handler, which
-        # polls with sleeps of up to tens of milliseconds and is not woken when the lock
-        # frees: with 16 threads writing, that sleeping was most of a batch's wall time.
-        # Other processes still meet at SQLite's own lock (busy_timeout).
-        self._write_lock = threading.Lock()
-        # Concurrent writers share transactions (see sqlite_writes): far fewer WAL pages.
-        self._writes = GroupCommitter(self._conn, self._write_lock)
-        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
-        self._pid = os.getpid()
-        # Connections inherited through fork(): never used, and never closed either, since
-        # closing one in the child could checkpoint or unlink files the parent is using.
-        self._inherited: list[sqlite3.Connection] = []
-        self._closed = False
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._migrate(self._conn())
+        self._db = SqliteDatabase(
+            path,
+            schema=_SCHEMA,
+            schema_version=SCHEMA_VERSION,
+            what="store",
+            busy_timeout_s=busy_timeout_s,
+        )
+        self.path = self._db.path
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None) -> SqliteJobStore:
@@ -227,7 +203,7 @@ class SqliteJobStore:
             # Same transaction: the live job that beat us cannot vanish before we read it.
             return str(conn.execute(_GET_JOB, params).fetchone()[0])
 
-        existing = self._writes.run(create)
+        existing = self._db.write(create)
         return load_job(existing if existing is not None else params["doc"]), existing is None
 
     def get(self, job_id: str) -> Job | None:
@@ -306,7 +282,7 @@ class SqliteJobStore:
                 return None
             return str(conn.execute(_GET_BATCH, params).fetchone()[0])
 
-        existing = self._writes.run(create)
+        existing = self._db.write(create)
         return load_batch(existing if existing is not None else doc), existing is None
 
     def get_batch(self, batch_id: str) -> Batch | None:
@@ -316,7 +292,7 @@ class SqliteJobStore:
 
     # ------------------------------------------------------------------ housekeeping
     def delete_expired(self, *, now: float) -> int:
-        return self._writes.run(
+        return self._db.write(
             lambda conn: sum(conn.execute(sql, {"now": now}).rowcount for sql in _DELETE_EXPIRED)
         )
 
@@ -325,94 +301,19 @@ class SqliteJobStore:
 
     def close(self) -> None:
         """Close every thread's connection; the store is unusable afterwards."""
-        with self._registry_lock:
-            self._closed = True
-            connections, self._connections = list(self._connections.values()), {}
-        for conn in connections:
-            conn.close()
+        self._db.close()
 
     # ------------------------------------------------------------------ plumbing
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        # A forked child inherits the parent's thread-locals; SQLite forbids carrying a
-        # connection across fork(), so a new pid means a new connection.
-        if conn is not None and self._local.pid == os.getpid() and not self._closed:
-            return conn
-        return self._open()
-
-    def _open(self) -> sqlite3.Connection:
-        with self._registry_lock:
-            if self._closed:
-                raise sqlite3.ProgrammingError(f"the store at {self.path} is closed")
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout_s,  # sets sqlite3_busy_timeout
-                isolation_level=None,  # autocommit; transactions are explicit
-                check_same_thread=False,  # only so close() may close it from any thread
-            )
-            conn.execute("PRAGMA synchronous = NORMAL")
-            pid = os.getpid()
-            if pid != self._pid:
-                self._inherited.extend(self._connections.values())
-                self._connections, self._pid = {}, pid
-            for thread in [t for t in self._connections if not t.is_alive()]:
-                self._connections.pop(thread).close()
-            self._connections[threading.current_thread()] = conn
-            self._local.conn, self._local.pid = conn, pid
-        return conn
+        return self._db.connection()
 
     def _write_returning(self, sql: str, params: dict[str, Any]) -> list[Any]:
         """One write with RETURNING (all rows read, so the statement ends before commit)."""
-        return self._writes.run(lambda conn: conn.execute(sql, params).fetchall())
+        return self._db.write(lambda conn: conn.execute(sql, params).fetchall())
 
     def _write(self, sql: str, params: dict[str, Any]) -> int:
         """One write statement; its rowcount."""
-        return self._writes.run(lambda conn: int(conn.execute(sql, params).rowcount))
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        mode = self._enable_wal(conn)
-        if str(mode).lower() != "wal":
-            # Still correct (rollback journal), only slower under concurrency: some
-            # network file systems cannot share WAL's memory-mapped index.
-            log.warning("%s: WAL unavailable, journal_mode is %s", self.path, mode)
-        if self._schema_version(conn) == SCHEMA_VERSION:
-            return  # the common case: no write lock taken just to open
-
-        def migrate(conn: sqlite3.Connection) -> None:
-            found = self._schema_version(conn)  # another process may have just done it
-            if found > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} has store schema {found}, newer than this code's "
-                    f"{SCHEMA_VERSION}: upgrade imggo-functions or use another file"
-                )
-            if found < SCHEMA_VERSION:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
-
-        self._writes.run(migrate)
-
-    def _enable_wal(self, conn: sqlite3.Connection) -> str:
-        """Switch the file to WAL (a no-op once it is). Two processes opening a new file
-        together both need an exclusive lock for the switch; SQLite answers one of them
-        SQLITE_BUSY at once, without the busy handler, to avoid a deadlock. So retry
-        here, within the same patience the busy timeout gives everything else."""
-        deadline = time.monotonic() + self._busy_timeout_s
-        pause = 0.005
-        while True:
-            try:
-                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                    raise
-                if time.monotonic() + pause > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
-
-    @staticmethod
-    def _schema_version(conn: sqlite3.Connection) -> int:
-        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        return self._db.write(lambda conn: int(conn.execute(sql, params).rowcount))
 
 
 def _job_params(job: Job, *, now: float) -> dict[str, Any]:
