@@ -21,6 +21,7 @@ from core.service.ssrf import UrlGuard, system_resolver
 # deployed on one cloud never imports another cloud's SDK. Each module named here has
 # `from_url(url: str) -> BlobStore | Queue`.
 BLOB_ADAPTERS = {
+    "sqlite": "core.adapters.sqlite.blobs",
     "s3": "core.adapters.aws.s3_blobs",
     "gs": "core.adapters.gcp.gcs_blobs",
 }
@@ -47,7 +48,9 @@ def open_blobs(settings: Settings) -> BlobStore:
     if url.startswith("file://"):
         return FileBlobStore(url.removeprefix("file://"))
     if url == "":
-        return FileBlobStore(os.path.join(settings.data_dir, "blobs"))
+        from core.adapters.sqlite.blobs import SqliteBlobStore
+
+        return SqliteBlobStore(os.path.join(settings.data_dir, "blobs.db"))
     blobs: BlobStore = _from_registry(BLOB_ADAPTERS, url, "IMGGO_FN_BLOB_URL")
     return blobs
 

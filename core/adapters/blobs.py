@@ -1,5 +1,6 @@
-"""Blob stores for uploaded image bytes: in memory (tests) and on local disk (laptop).
-Cloud blob stores (S3, GCS) also hand out signed URLs; these two do not."""
+"""Blob stores for uploaded image bytes: in memory (tests) and as files on local disk.
+The embedded default is a SQLite file (core.adapters.sqlite.blobs). Cloud blob stores
+(S3, GCS) also hand out signed URLs; local ones do not."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from core.ports import SignedUpload
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._/ -]{1,512}$")  # tenants may hold spaces
 
 
-def _check_key(key: str) -> str:
+def check_key(key: str) -> str:
     if not _SAFE_KEY.match(key) or ".." in key.split("/"):
         raise ValueError(f"unsafe blob key {key!r}")
     return key
 
 
-class _Unsigned:
+class Unsigned:
     """Local stores have no URL another machine could use: ImgGo gets the bytes."""
 
     def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
@@ -32,21 +33,21 @@ class _Unsigned:
         return None
 
 
-class MemoryBlobStore(_Unsigned):
+class MemoryBlobStore(Unsigned):
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         with self._lock:
-            self._blobs[_check_key(key)] = data
+            self._blobs[check_key(key)] = data
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
             return self._blobs.get(key)
 
 
-class FileBlobStore(_Unsigned):
+class FileBlobStore(Unsigned):
     """One file per key under `root`. Writes go to a temp file and are renamed into place,
     so a reader in another process never sees half an image."""
 
@@ -55,7 +56,7 @@ class FileBlobStore(_Unsigned):
         self._made_dirs: set[Path] = set()  # saves a mkdir per write on the hot path
 
     def _path(self, key: str) -> Path:
-        return self.root / _check_key(key)
+        return self.root / check_key(key)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)

@@ -47,7 +47,7 @@ class Services:
     metrics: Metrics = field(default_factory=NoMetrics)
 
     def close(self) -> None:
-        for part in (self.imggo, self.store, self.queue):
+        for part in (self.imggo, self.store, self.blobs, self.queue):
             closer = getattr(part, "close", None)
             if callable(closer):
                 closer()

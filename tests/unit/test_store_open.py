@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from core.adapters.clock import ManualClock
+from core.adapters.sqlite.database import path_from_url
 from core.adapters.stores import SUPPORTED_SCHEMES, open_store
 from core.adapters.stores.memory import MemoryJobStore
-from core.adapters.stores.sqlite import SqliteJobStore, path_from_url
+from core.adapters.stores.sqlite import SqliteJobStore
 
 REPO = Path(__file__).resolve().parents[2]
 

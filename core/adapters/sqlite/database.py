@@ -18,18 +18,45 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import unquote, urlsplit
 
 from core.adapters.sqlite.group_commit import GroupCommitter, Operation
 
 log = logging.getLogger("imggo.sqlite")
 
 T = TypeVar("T")
+
+_WINDOWS_DRIVE = re.compile(r"^/[A-Za-z]:")
+
+
+def path_from_url(url: str) -> str:
+    """`sqlite:///abs/path.db` -> `/abs/path.db`; `sqlite:///./rel.db` -> `./rel.db`
+    (relative to the working directory, as `./` or `../` after the third slash says)."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise ValueError(f"not a sqlite URL: {parts.scheme}://")
+    if parts.netloc:
+        raise ValueError(
+            "a sqlite URL has no host: use sqlite:///abs/path.db or sqlite:///./relative.db"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError("a sqlite URL takes no query string or fragment")
+    path = unquote(parts.path)
+    if path in ("", "/"):
+        raise ValueError("a sqlite URL needs a file path: sqlite:///abs/path.db")
+    if path == "/:memory:":
+        # Every thread would get its own empty database; memory:// is the shared one.
+        raise ValueError("sqlite:///:memory: is not supported; use memory://")
+    if path.startswith(("/./", "/../")) or _WINDOWS_DRIVE.match(path):
+        path = path[1:]
+    return path
 
 
 class SqliteDatabase:

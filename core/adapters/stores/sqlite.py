@@ -13,13 +13,11 @@ core.adapters.sqlite.database's. What is particular to jobs:
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from core.adapters.clock import SystemClock
-from core.adapters.sqlite.database import SqliteDatabase
+from core.adapters.sqlite.database import SqliteDatabase, path_from_url
 from core.adapters.stores._common import (
     check_limit,
     decode_cursor,
@@ -142,31 +140,6 @@ _DELETE_EXPIRED = tuple(
     f"DELETE FROM {table} WHERE expires_at IS NOT NULL AND expires_at <= :now"  # noqa: S608
     for table in ("jobs", "keys", "batches")
 )
-
-_WINDOWS_DRIVE = re.compile(r"^/[A-Za-z]:")
-
-
-def path_from_url(url: str) -> str:
-    """`sqlite:///abs/path.db` -> `/abs/path.db`; `sqlite:///./rel.db` -> `./rel.db`
-    (relative to the working directory, as `./` or `../` after the third slash says)."""
-    parts = urlsplit(url)
-    if parts.scheme != "sqlite":
-        raise ValueError(f"not a sqlite URL: {parts.scheme}://")
-    if parts.netloc:
-        raise ValueError(
-            "a sqlite URL has no host: use sqlite:///abs/path.db or sqlite:///./relative.db"
-        )
-    if parts.query or parts.fragment:
-        raise ValueError("a sqlite URL takes no query string or fragment")
-    path = unquote(parts.path)
-    if path in ("", "/"):
-        raise ValueError("a sqlite URL needs a file path: sqlite:///abs/path.db")
-    if path == "/:memory:":
-        # Every thread would get its own empty database; memory:// is the shared one.
-        raise ValueError("sqlite:///:memory: is not supported; use memory://")
-    if path.startswith(("/./", "/../")) or _WINDOWS_DRIVE.match(path):
-        path = path[1:]
-    return path
 
 
 class SqliteJobStore:
@@ -331,4 +304,4 @@ def _job_params(job: Job, *, now: float) -> dict[str, Any]:
     }
 
 
-__all__ = ["SCHEMA_VERSION", "SqliteJobStore", "path_from_url"]
+__all__ = ["SCHEMA_VERSION", "SqliteJobStore"]
