@@ -13,6 +13,7 @@ Times are unix seconds (float, UTC): cheap to compare, store and expire.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -92,7 +93,17 @@ class Job:
         return self.status.terminal
 
     def replace(self, **changes: Any) -> Job:
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes`. Not dataclasses.replace: that re-runs the frozen
+        __init__ (an object.__setattr__ per field), and jobs are copied several times
+        per store write on the hot path."""
+        unknown = changes.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"Job has no field(s) {sorted(unknown)}")
+        copy = object.__new__(Job)
+        state = copy.__dict__
+        state.update(self.__dict__)
+        state.update(changes)
+        return copy
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-safe dict every store can keep as one document. Built by hand, not with
@@ -106,15 +117,38 @@ class Job:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Job:
-        data = dict(record)
-        data["status"] = JobStatus(data["status"])
-        data["source"] = JobSource(**data["source"])
-        if data.get("error") is not None:
-            data["error"] = JobError(**data["error"])
-        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
+        """The inverse of to_record. Fields a record lacks (written by older code) take
+        their defaults; keys this code does not know (written by newer code) are dropped."""
+        missing = _REQUIRED - record.keys()
+        if missing:
+            raise TypeError(f"a job record lacks {sorted(missing)}")
+        job = object.__new__(cls)  # as in replace(): no per-field frozen __setattr__
+        state = job.__dict__
+        state.update(_DEFAULTS)
+        for name, factory in _FACTORIES.items():
+            state[name] = factory()
+        state.update((k, v) for k, v in record.items() if k in _FIELDS)
+        state["status"] = JobStatus(record["status"])
+        state["source"] = JobSource(**record["source"])
+        if record.get("error") is not None:
+            state["error"] = JobError(**record["error"])
+        return job
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(Job))
+_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(Job) if f.default is not dataclasses.MISSING
+}
+_FACTORIES: dict[str, Callable[[], Any]] = {
+    f.name: f.default_factory
+    for f in dataclasses.fields(Job)
+    if f.default_factory is not dataclasses.MISSING
+}
+_REQUIRED = frozenset(
+    f.name
+    for f in dataclasses.fields(Job)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
 _SOURCE_FIELDS = tuple(f.name for f in dataclasses.fields(JobSource))
 
 

@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -46,6 +47,29 @@ def test_failed_keeps_error_and_record_round_trips():
     )
     assert job is not None
     assert Job.from_record(job.to_record()) == job
+
+
+def test_replace_copies_and_refuses_unknown_fields():
+    job = make_job()
+    moved = job.replace(status=JobStatus.QUEUED, attempts=2)
+    assert (moved.status, moved.attempts, moved.id) == (JobStatus.QUEUED, 2, job.id)
+    assert job.status is JobStatus.ACCEPTED  # the original is untouched
+    assert moved == job.replace(attempts=2).replace(status=JobStatus.QUEUED)
+    with pytest.raises(TypeError, match="no field"):
+        job.replace(colour="red")
+
+
+def test_records_from_older_and_newer_code_load():
+    record = make_job().to_record()
+    for optional in ("extras", "dedupe_of", "attempts", "expires_at"):
+        del record[optional]
+    record["a_field_from_the_future"] = 1
+    first, second = Job.from_record(record), Job.from_record(record)
+    assert (first.extras, first.attempts, first.dedupe_of) == ({}, 0, None)
+    assert first.extras is not second.extras  # each gets its own default dict
+    del record["tenant"]
+    with pytest.raises(TypeError, match="tenant"):
+        Job.from_record(record)
 
 
 @given(st.lists(st.sampled_from(list(JobStatus)), max_size=20))

@@ -92,6 +92,10 @@ def load_batch(doc: str) -> Batch:
     return Batch.from_record(json.loads(doc))
 
 
+# allow_nan=False: NaN/Infinity are not JSON, and cloud document stores reject them.
+# One encoder for every write: json.dumps builds a new one per call when given options.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def _dump(record: dict[str, Any]) -> str:
-    # allow_nan=False: NaN/Infinity are not JSON, and cloud document stores reject them.
-    return json.dumps(record, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(record)
