@@ -85,6 +85,31 @@ def test_a_failing_write_is_undone_alone(store: SqliteJobStore) -> None:
     assert all(store.lookup_key(f"k{i}", now=1000.0) == f"job-{i}" for i in range(WRITERS))
 
 
+def test_a_failing_statement_is_undone_alone(store: SqliteJobStore) -> None:
+    def null_job_id(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO keys (key, job_id) VALUES ('broken', NULL)")
+
+    work: list[Callable[[], object]] = [
+        (lambda i=i: store.claim_key(f"k{i}", f"job-{i}", expires_at=None, now=1000.0))
+        for i in range(WRITERS)
+    ]
+    work.insert(1, lambda: store._db.write(null_job_id, statement=True))
+    results = _run_together(store, work)
+    assert isinstance(results.pop(1), sqlite3.IntegrityError)
+    assert results == [f"job-{i}" for i in range(WRITERS)]
+    assert all(store.lookup_key(f"k{i}", now=1000.0) == f"job-{i}" for i in range(WRITERS))
+
+
+def test_a_lone_statement_runs_without_an_explicit_transaction(store: SqliteJobStore) -> None:
+    # Autocommit: the statement is its own transaction, and its failure is its own.
+    with pytest.raises(sqlite3.IntegrityError):
+        store._db.write(
+            lambda conn: conn.execute("INSERT INTO keys (key, job_id) VALUES ('k', NULL)"),
+            statement=True,
+        )
+    assert store.claim_key("k", "j", expires_at=None, now=1000.0) == "j"
+
+
 def test_a_transaction_that_cannot_start_fails_every_writer(
     store: SqliteJobStore, tmp_path: Path
 ) -> None:

@@ -46,7 +46,7 @@ class SqliteBlobStore(Unsigned):
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         params = {"key": check_key(key), "content_type": content_type, "data": data}
-        self._db.write(lambda conn: conn.execute(_PUT, params))
+        self._db.write(lambda conn: conn.execute(_PUT, params), statement=True)
 
     def get(self, key: str) -> bytes | None:
         row = self._db.connection().execute("SELECT data FROM blobs WHERE key = ?", (key,))

@@ -1,8 +1,9 @@
 """One SQLite file used from many threads (and processes): what the embedded job store
 and blob store share.
 
-- One connection per thread: a sqlite3 connection must not be shared by threads
-  mid-statement, and per-thread connections let readers run alongside the writer.
+- One connection per thread for reads: a sqlite3 connection must not be shared by
+  threads mid-statement, and per-thread connections let readers run alongside the
+  writer. Writes use one more connection of their own (see group_commit).
 - WAL so readers never block the writer; synchronous=NORMAL because in WAL mode that can
   lose only the last commits on power loss, never corrupt the file; a busy timeout so a
   writer waits for another process's lock instead of failing at once.
@@ -87,14 +88,17 @@ class SqliteDatabase:
         # closing one in the child could checkpoint or unlink files the parent is using.
         self._inherited: list[sqlite3.Connection] = []
         self._closed = False
+        self._writer: sqlite3.Connection | None = None
+        self._writer_pid = 0
         self.write_lock = threading.Lock()  # this process's writers queue here
-        self.writes = GroupCommitter(self.connection, self.write_lock)
+        self.writes = GroupCommitter(self._writer_connection, self.write_lock)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._migrate(self.connection())
 
-    def write(self, operation: Operation[T]) -> T:
-        """Run `operation(conn)` in a write transaction; return once it is committed."""
-        return self.writes.run(operation)
+    def write(self, operation: Operation[T], *, statement: bool = False) -> T:
+        """Run `operation(conn)` in a write transaction; return once it is committed.
+        `statement`: it executes exactly one SQL statement (cheaper, see group_commit)."""
+        return self.writes.run(operation, statement=statement)
 
     def connection(self) -> sqlite3.Connection:
         """The calling thread's connection (autocommit: reads see the latest commit)."""
@@ -110,24 +114,41 @@ class SqliteDatabase:
             return len(self._connections)
 
     def close(self) -> None:
-        """Close every thread's connection; the database is unusable afterwards."""
+        """Close every connection; the database is unusable afterwards."""
         with self._registry_lock:
             self._closed = True
             connections, self._connections = list(self._connections.values()), {}
         for conn in connections:
             conn.close()
+        with self.write_lock:  # not in the middle of a group's transaction
+            writer, self._writer = self._writer, None
+            if writer is not None and self._writer_pid == os.getpid():
+                writer.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._closed:
+            raise sqlite3.ProgrammingError(f"the {self._what} at {self.path} is closed")
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout_s,  # sets sqlite3_busy_timeout
+            isolation_level=None,  # autocommit; transactions are explicit
+            check_same_thread=False,  # used by whichever thread holds the lock / closes
+        )
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The connection every write group runs on; called with write_lock held."""
+        pid = os.getpid()
+        if self._writer is None or self._writer_pid != pid:
+            if self._writer is not None:  # the parent's, inherited through fork()
+                self._inherited.append(self._writer)
+            self._writer, self._writer_pid = self._connect(), pid
+        return self._writer
 
     def _open(self) -> sqlite3.Connection:
         with self._registry_lock:
-            if self._closed:
-                raise sqlite3.ProgrammingError(f"the {self._what} at {self.path} is closed")
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout_s,  # sets sqlite3_busy_timeout
-                isolation_level=None,  # autocommit; transactions are explicit
-                check_same_thread=False,  # only so close() may close it from any thread
-            )
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn = self._connect()
             pid = os.getpid()
             if pid != self._pid:
                 self._inherited.extend(self._connections.values())

@@ -169,14 +169,17 @@ class SqliteJobStore:
     def create(self, job: Job) -> tuple[Job, bool]:
         stored = job.replace(version=1)
         params = _job_params(stored, now=self._clock.now())
+        # The common case (we create it) is one statement; only a lost race reads after.
+        if self._write_returning(_CREATE_JOB, params):
+            return load_job(params["doc"]), True
 
-        def create(conn: sqlite3.Connection) -> str | None:
+        def create_or_read(conn: sqlite3.Connection) -> str | None:
             if conn.execute(_CREATE_JOB, params).fetchall():
-                return None  # ours
+                return None  # it expired meanwhile: ours now
             # Same transaction: the live job that beat us cannot vanish before we read it.
             return str(conn.execute(_GET_JOB, params).fetchone()[0])
 
-        existing = self._db.write(create)
+        existing = self._db.write(create_or_read)
         return load_job(existing if existing is not None else params["doc"]), existing is None
 
     def get(self, job_id: str) -> Job | None:
@@ -282,11 +285,11 @@ class SqliteJobStore:
 
     def _write_returning(self, sql: str, params: dict[str, Any]) -> list[Any]:
         """One write with RETURNING (all rows read, so the statement ends before commit)."""
-        return self._db.write(lambda conn: conn.execute(sql, params).fetchall())
+        return self._db.write(lambda conn: conn.execute(sql, params).fetchall(), statement=True)
 
     def _write(self, sql: str, params: dict[str, Any]) -> int:
         """One write statement; its rowcount."""
-        return self._db.write(lambda conn: int(conn.execute(sql, params).rowcount))
+        return self._db.write(lambda conn: int(conn.execute(sql, params).rowcount), statement=True)
 
 
 def _job_params(job: Job, *, now: float) -> dict[str, Any]:
