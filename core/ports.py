@@ -100,6 +100,15 @@ class JobStore(Protocol):
         """Raise if the store cannot be reached (readiness)."""
 
 
+@runtime_checkable
+class BulkJobStore(Protocol):
+    """Optional: a store that can create many jobs in one round trip (one transaction).
+    Batches use it when the store has it; each job is still created-if-absent."""
+
+    def create_many(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
+        """`create` for each job, in order, in one go."""
+
+
 # --------------------------------------------------------------------------- ImgGo
 @dataclass(frozen=True)
 class ImageUpload:
@@ -200,6 +209,14 @@ class BlobStore(Protocol):
     ) -> SignedUpload | None:
         """A URL the client can PUT exactly `size` bytes of `content_type` to, or None when
         this store cannot sign one (local disk)."""
+
+
+@runtime_checkable
+class BulkBlobStore(Protocol):
+    """Optional: a blob store that can put many blobs in one round trip."""
+
+    def put_many(self, blobs: Sequence[tuple[str, bytes, str]]) -> None:
+        """`put(key, data, content_type)` for each, in one go."""
 
 
 class Secrets(Protocol):

@@ -14,16 +14,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.domain.errors import DomainError, NotFoundError, UnavailableError, ValidationError
 from core.domain.job import Job, JobStatus
 from core.ports import Batch, ImageUpload, WorkItem
 from core.service.context import Services
-from core.service.submit import IDEMPOTENCY_KEY_RE, NewJob, accept, dispatch, validate
+from core.service.submit import IDEMPOTENCY_KEY_RE, NewJob, accept_many, dispatch, validate
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 _NAMESPACE = uuid.UUID("0b8f6a52-7d4e-4c7b-bb1e-1f0c9a9e2d63")
+# Items accepted per store round trip. Small enough that the first dispatches start at
+# once, large enough that a thousand items cost a few dozen transactions, not thousands.
+_ACCEPT_CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -124,35 +131,58 @@ def run_batch(
         )
     )
 
-    def handle(index: int) -> ItemOutcome:
-        new = news[index]
-        if new is None:
-            outcome = ItemOutcome(index, None, item_errors[index])
-        else:
-            try:
-                job = accept(services, new, validated=True).job
-                if services.queue is None:
-                    job = dispatch(services, job)
-                outcome = ItemOutcome(index, job, None)
-            except DomainError as exc:
-                outcome = ItemOutcome(index, None, _error(exc))
+    outcomes: list[ItemOutcome | None] = [None] * len(items)
+
+    def done(outcome: ItemOutcome) -> ItemOutcome:
+        outcomes[outcome.index] = outcome
         if on_item is not None:
             on_item(outcome)
         return outcome
 
-    workers = max(1, min(concurrency or settings.batch_concurrency, len(items)))
-    if services.queue is None and workers > 1:
-        from concurrent.futures import ThreadPoolExecutor
+    def dispatch_item(index: int, job: Job) -> ItemOutcome:
+        try:
+            return done(ItemOutcome(index, dispatch(services, job), None))
+        except DomainError as exc:
+            return done(ItemOutcome(index, None, _error(exc)))
 
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
-            outcomes = list(pool.map(handle, range(len(items))))
-    else:
-        outcomes = [handle(i) for i in range(len(items))]
+    for index, error in item_errors.items():
+        done(ItemOutcome(index, None, error))
+    valid = [(index, new) for index, new in enumerate(news) if new is not None]
+    workers = max(1, min(concurrency or settings.batch_concurrency, len(valid) or 1))
+    inline = services.queue is None
+    pool = None
+    dispatching: list[Future[ItemOutcome]] = []
+    if inline and workers > 1:
+        from concurrent.futures import ThreadPoolExecutor  # only batches pay its import
+
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")
+    try:
+        # Accepted a chunk at a time (one store round trip per chunk), while the pool
+        # already dispatches the chunks before: ImgGo's latency overlaps our writes.
+        for start in range(0, len(valid), _ACCEPT_CHUNK):
+            chunk = valid[start : start + _ACCEPT_CHUNK]
+            accepted = accept_many(services, [new for _, new in chunk])
+            for (index, _), outcome in zip(chunk, accepted, strict=True):
+                if isinstance(outcome, DomainError):
+                    done(ItemOutcome(index, None, _error(outcome)))
+                elif not inline:
+                    done(ItemOutcome(index, outcome.job, None))
+                elif pool is not None:
+                    dispatching.append(pool.submit(dispatch_item, index, outcome.job))
+                else:
+                    dispatch_item(index, outcome.job)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    for future in dispatching:
+        future.result()  # a failure that is not the item's (the store is down) is raised
+    finished = [o for o in outcomes if o is not None]
+    assert len(finished) == len(items), "every item has an outcome"
     if services.queue is not None:
         services.queue.send(
-            [WorkItem(o.job.id) for o in outcomes if o.job is not None and not o.job.terminal]
+            [WorkItem(o.job.id) for o in finished if o.job is not None and not o.job.terminal]
         )
-    return BatchResult(batch, outcomes, created=True)
+    return BatchResult(batch, finished, created=True)
 
 
 def process_item(services: Services, item: WorkItem) -> Job:

@@ -17,17 +17,26 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.domain.errors import (
     ConflictError,
+    DomainError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
 from core.domain.job import Job, JobError, JobSource, JobStatus, advance
-from core.ports import ImageApiError, ImageUpload, RemoteJob, Submission
+from core.ports import (
+    BulkBlobStore,
+    BulkJobStore,
+    ImageApiError,
+    ImageUpload,
+    RemoteJob,
+    Submission,
+)
 from core.service.context import Services, update_job
 from core.service.images import sniff_image
 
@@ -136,31 +145,72 @@ def _fingerprint(new: NewJob, source: JobSource, content_sha256: str | None) -> 
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _uploaded_source(new: NewJob) -> tuple[JobSource, str | None]:
+    """Where the job's image is (a URL, or the blob key its bytes go to), and their
+    SHA-256 when we hold them."""
+    if new.upload is None:
+        return JobSource(kind="url", url=new.image_url), None
+    sha = hashlib.sha256(new.upload.data).hexdigest()
+    source = JobSource(
+        kind="upload",
+        blob_key=f"uploads/{new.tenant}/{sha}",
+        content_type=new.upload.content_type,
+        filename=new.upload.filename,
+        size=len(new.upload.data),
+    )
+    return source, sha
+
+
 def accept(services: Services, new: NewJob, *, validated: bool = False) -> SubmitOutcome:
     """Validate and store the job (status accepted), without calling ImgGo yet."""
     if not validated:
         new = validate(services, new)
-    sha: str | None = None
-    source = JobSource(kind="url", url=new.image_url)
+    source, sha = _uploaded_source(new)
     if new.upload is not None:
-        sha = hashlib.sha256(new.upload.data).hexdigest()
-        blob_key = f"uploads/{new.tenant}/{sha}"
+        assert source.blob_key is not None
         # The bytes are kept before the job exists, so a job is never without its image.
-        services.blobs.put(blob_key, new.upload.data, new.upload.content_type)
-        source = JobSource(
-            kind="upload",
-            blob_key=blob_key,
-            content_type=new.upload.content_type,
-            filename=new.upload.filename,
-            size=len(new.upload.data),
-        )
+        services.blobs.put(source.blob_key, new.upload.data, new.upload.content_type)
     return store_new_job(services, new, source, sha)
+
+
+def accept_many(services: Services, news: Sequence[NewJob]) -> list[SubmitOutcome | DomainError]:
+    """`accept` for many validated jobs, in one round trip to the blob store and one to
+    the job store where they can take many at once (a batch's accept phase)."""
+    prepared = [(new, *_uploaded_source(new)) for new in news]
+    blobs: dict[str, tuple[str, bytes, str]] = {}
+    for new, source, _ in prepared:
+        if new.upload is not None and source.blob_key is not None:
+            blobs[source.blob_key] = (source.blob_key, new.upload.data, new.upload.content_type)
+    if isinstance(services.blobs, BulkBlobStore):
+        services.blobs.put_many(list(blobs.values()))
+    else:
+        for key, data, content_type in blobs.values():
+            services.blobs.put(key, data, content_type)
+    jobs = [_new_job(services, new, source, sha) for new, source, sha in prepared]
+    store = services.store
+    if isinstance(store, BulkJobStore):
+        stored = store.create_many(jobs)
+    else:
+        stored = [store.create(job) for job in jobs]
+    outcomes: list[SubmitOutcome | DomainError] = []
+    for job, (found, created) in zip(jobs, stored, strict=True):
+        try:
+            outcomes.append(_outcome(services, job, found, created))
+        except DomainError as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 def store_new_job(
     services: Services, new: NewJob, source: JobSource, content_sha256: str | None
 ) -> SubmitOutcome:
     """Create the job record, or find the one an earlier identical request made."""
+    job = _new_job(services, new, source, content_sha256)
+    stored, created = services.store.create(job)
+    return _outcome(services, job, stored, created)
+
+
+def _new_job(services: Services, new: NewJob, source: JobSource, content_sha256: str | None) -> Job:
     now = services.clock.now()
     ttl = services.settings.job_ttl_s
     if new.job_id is not None:
@@ -169,7 +219,7 @@ def store_new_job(
         job_id = job_id_for_key(new.tenant, new.idempotency_key)
     else:
         job_id = str(uuid.uuid4())
-    job = Job(
+    return Job(
         id=job_id,
         tenant=new.tenant,
         pattern_id=new.pattern_id,
@@ -183,13 +233,17 @@ def store_new_job(
         batch_id=new.batch_id,
         expires_at=now + ttl if ttl > 0 else None,
     )
-    stored, created = services.store.create(job)
+
+
+def _outcome(services: Services, job: Job, stored: Job, created: bool) -> SubmitOutcome:
+    """What `create` found, judged: our new job, a replay of the same request, or a
+    conflicting reuse of its Idempotency-Key."""
     if not created:
-        if stored.tenant != new.tenant or stored.fingerprint != job.fingerprint:
+        if stored.tenant != job.tenant or stored.fingerprint != job.fingerprint:
             raise ConflictError(
                 "this Idempotency-Key was already used with a different request",
                 code="idempotency_conflict",
-                details={"job_id": stored.id if stored.tenant == new.tenant else None},
+                details={"job_id": stored.id if stored.tenant == job.tenant else None},
             )
         return SubmitOutcome(stored, created=False)
     services.metrics.count("JobsSubmitted")

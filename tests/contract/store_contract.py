@@ -40,7 +40,7 @@ import pytest
 
 from core.adapters.clock import ManualClock
 from core.domain.job import Job, JobError, JobSource, JobStatus, advance
-from core.ports import Batch, JobStore
+from core.ports import Batch, BulkJobStore, JobStore
 
 T = TypeVar("T")
 
@@ -185,6 +185,25 @@ class StoreContract:
         assert created is False
         assert stored == first.replace(version=1)
         assert store.get(first.id) == first.replace(version=1)
+
+    def test_create_many_is_create_for_each(self, store: JobStore, clock: ManualClock) -> None:
+        # Only for stores that offer it (BulkJobStore); the others are created one by one.
+        if not isinstance(store, BulkJobStore):
+            pytest.skip("this store has no create_many")
+        earlier = self.make_job(clock, extras={"who": "earlier"})
+        store.create(earlier)
+        clock.advance(1)
+        fresh = [self.make_job(clock) for _ in range(3)]
+        repeat = earlier.replace(extras={"who": "again"}, updated_at=clock.now())
+        results = store.create_many([fresh[0], repeat, fresh[1], fresh[2], fresh[1]])
+        assert results == [
+            (fresh[0].replace(version=1), True),
+            (earlier.replace(version=1), False),
+            (fresh[1].replace(version=1), True),
+            (fresh[2].replace(version=1), True),
+            (fresh[1].replace(version=1), False),  # a duplicate within the call
+        ]
+        assert [store.get(job.id) for job in fresh] == [job.replace(version=1) for job in fresh]
 
     def test_round_trip_preserves_every_field(self, store: JobStore, clock: ManualClock) -> None:
         now = clock.now()

@@ -156,3 +156,44 @@ def test_queue_worker_is_idempotent_and_raises_on_transient_failure():
     with pytest.raises(NotFoundError):
         process_item(services, WorkItem("missing"))
     assert result.items[0].job is not None
+
+
+def test_batch_on_the_sqlite_stores_accepts_in_chunks_and_reports_every_item_once(tmp_path):
+    # More items than one accept chunk, uploads among them, a bad item in the middle:
+    # the bulk paths (create_many, put_many) must give each item exactly one outcome.
+    from core.adapters.sqlite.blobs import SqliteBlobStore
+    from core.adapters.stores.sqlite import SqliteJobStore
+    from core.ports import ImageUpload
+    from tests.support.images import png
+
+    imggo = FakeImggo()
+    services = make_services(imggo=imggo)
+    services.store = SqliteJobStore(tmp_path / "jobs.db", clock=services.clock)
+    services.blobs = SqliteBlobStore(tmp_path / "blobs.db")
+    image = png(8, 8)
+    items = [
+        BatchItem(upload=ImageUpload(image, "a.png", "image/png"))
+        if i % 10 == 0
+        else BatchItem(image_url=f"https://images.example/{i}.png")
+        for i in range(75)
+    ]
+    items[40] = BatchItem(image_url="ftp://images.example/x.png")
+    seen = []
+    lock = threading.Lock()
+
+    def on_item(outcome):
+        with lock:
+            seen.append(outcome.index)
+
+    try:
+        result = run_batch(services, "t", "invoice", items, concurrency=8, on_item=on_item)
+        assert sorted(seen) == list(range(75))
+        assert [o.index for o in result.items] == list(range(75))
+        assert [i for i, o in enumerate(result.items) if not o.ok] == [40]
+        # 67 URLs, and the same bytes 7 times: sent to ImgGo once, the rest follow it
+        assert imggo.submit_calls == 67 + 1
+        first = services.store.get(result.items[0].job.id)
+        assert services.blobs.get(first.source.blob_key) == image
+        assert [o.error is None for o in batch_status(services, result.batch)].count(False) == 1
+    finally:
+        services.close()

@@ -11,6 +11,7 @@ process sees a blob whole or not at all, as the rename used to guarantee.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from core.adapters.blobs import Unsigned, check_key
 from core.adapters.sqlite.database import SqliteDatabase, path_from_url
@@ -47,6 +48,14 @@ class SqliteBlobStore(Unsigned):
     def put(self, key: str, data: bytes, content_type: str) -> None:
         params = {"key": check_key(key), "content_type": content_type, "data": data}
         self._db.write(lambda conn: conn.execute(_PUT, params), statement=True)
+
+    def put_many(self, blobs: Sequence[tuple[str, bytes, str]]) -> None:
+        rows = [
+            {"key": check_key(key), "content_type": content_type, "data": data}
+            for key, data, content_type in blobs
+        ]
+        # Not a `statement`: executemany in autocommit would commit row by row.
+        self._db.write(lambda conn: conn.executemany(_PUT, rows))
 
     def get(self, key: str) -> bytes | None:
         row = self._db.connection().execute("SELECT data FROM blobs WHERE key = ?", (key,))

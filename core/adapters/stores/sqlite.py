@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from core.adapters.clock import SystemClock
@@ -181,6 +182,25 @@ class SqliteJobStore:
 
         existing = self._db.write(create_or_read)
         return load_job(existing if existing is not None else params["doc"]), existing is None
+
+    def create_many(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
+        now = self._clock.now()
+        all_params = [_job_params(job.replace(version=1), now=now) for job in jobs]
+
+        def create_all(conn: sqlite3.Connection) -> list[str | None]:
+            found: list[str | None] = []
+            for params in all_params:
+                if conn.execute(_CREATE_JOB, params).fetchall():
+                    found.append(None)
+                else:
+                    found.append(str(conn.execute(_GET_JOB, params).fetchone()[0]))
+            return found
+
+        existing = self._db.write(create_all)
+        return [
+            (load_job(doc if doc is not None else params["doc"]), doc is None)
+            for params, doc in zip(all_params, existing, strict=True)
+        ]
 
     def get(self, job_id: str) -> Job | None:
         row = self._conn().execute(_GET_JOB, {"id": job_id, "now": self._clock.now()}).fetchone()
