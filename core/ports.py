@@ -102,11 +102,18 @@ class JobStore(Protocol):
 
 @runtime_checkable
 class BulkJobStore(Protocol):
-    """Optional: a store that can create many jobs in one round trip (one transaction).
-    Batches use it when the store has it; each job is still created-if-absent."""
+    """Optional: a store that can create many jobs, and claim many keys, in one round
+    trip each. Batches use it when the store has it; every job is still created if
+    absent and every key claimed unless held, exactly as one by one."""
 
     def create_many(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
         """`create` for each job, in order, in one go."""
+
+    def claim_many(
+        self, claims: Sequence[tuple[str, str, float | None]], *, now: float
+    ) -> list[str]:
+        """`claim_key(key, job_id, expires_at=...)` for each (key, job_id, expires_at),
+        in order, in one go; the holders."""
 
 
 # --------------------------------------------------------------------------- ImgGo

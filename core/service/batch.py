@@ -22,7 +22,14 @@ from core.domain.errors import DomainError, NotFoundError, UnavailableError, Val
 from core.domain.job import Job, JobStatus
 from core.ports import Batch, ImageUpload, WorkItem
 from core.service.context import Services
-from core.service.submit import IDEMPOTENCY_KEY_RE, NewJob, accept_many, dispatch, validate
+from core.service.submit import (
+    IDEMPOTENCY_KEY_RE,
+    NewJob,
+    SubmitOutcome,
+    accept_many,
+    dispatch,
+    validate,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -139,9 +146,12 @@ def run_batch(
             on_item(outcome)
         return outcome
 
-    def dispatch_item(index: int, job: Job) -> ItemOutcome:
+    def dispatch_item(index: int, accepted: SubmitOutcome, image: bytes | None) -> ItemOutcome:
         try:
-            return done(ItemOutcome(index, dispatch(services, job), None))
+            job = dispatch(
+                services, accepted.job, image=image, content_holder=accepted.content_holder
+            )
+            return done(ItemOutcome(index, job, None))
         except DomainError as exc:
             return done(ItemOutcome(index, None, _error(exc)))
 
@@ -162,15 +172,16 @@ def run_batch(
         for start in range(0, len(valid), _ACCEPT_CHUNK):
             chunk = valid[start : start + _ACCEPT_CHUNK]
             accepted = accept_many(services, [new for _, new in chunk])
-            for (index, _), outcome in zip(chunk, accepted, strict=True):
+            for (index, new), outcome in zip(chunk, accepted, strict=True):
+                image = new.upload.data if new.upload is not None else None
                 if isinstance(outcome, DomainError):
                     done(ItemOutcome(index, None, _error(outcome)))
                 elif not inline:
                     done(ItemOutcome(index, outcome.job, None))
                 elif pool is not None:
-                    dispatching.append(pool.submit(dispatch_item, index, outcome.job))
+                    dispatching.append(pool.submit(dispatch_item, index, outcome, image))
                 else:
-                    dispatch_item(index, outcome.job)
+                    dispatch_item(index, outcome, image)
     finally:
         if pool is not None:
             pool.shutdown(wait=True)

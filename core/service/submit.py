@@ -76,6 +76,9 @@ class NewJob:
 class SubmitOutcome:
     job: Job
     created: bool  # False: an idempotent replay of an earlier submission
+    # Who holds the job's content key, when accepting already claimed it (accept_many):
+    # dispatch then need not claim it again.
+    content_holder: str | None = None
 
 
 def validate_common(pattern_id: str, idempotency_key: str | None, extras: Any) -> None:
@@ -198,7 +201,37 @@ def accept_many(services: Services, news: Sequence[NewJob]) -> list[SubmitOutcom
             outcomes.append(_outcome(services, job, found, created))
         except DomainError as exc:
             outcomes.append(exc)
+    if isinstance(store, BulkJobStore):
+        outcomes = _claim_content(services, store, outcomes)
     return outcomes
+
+
+def _claim_content(
+    services: Services, store: BulkJobStore, outcomes: list[SubmitOutcome | DomainError]
+) -> list[SubmitOutcome | DomainError]:
+    """Claim the content keys of the new upload jobs in one go (what `follow_earlier`
+    would do job by job at dispatch) and note each holder in the outcome."""
+    window = services.settings.dedupe_window_s
+    if window <= 0:
+        return outcomes
+    now = services.clock.now()
+    claiming: list[tuple[int, SubmitOutcome]] = []
+    claims: list[tuple[str, str, float | None]] = []
+    for i, outcome in enumerate(outcomes):
+        if not isinstance(outcome, SubmitOutcome) or not outcome.created:
+            continue
+        job = outcome.job
+        if job.content_sha256 is not None:
+            claiming.append((i, outcome))
+            claims.append(
+                (content_key(job.tenant, job.pattern_id, job.content_sha256), job.id, now + window)
+            )
+    if not claims:
+        return outcomes
+    claimed = list(outcomes)
+    for (i, outcome), holder in zip(claiming, store.claim_many(claims, now=now), strict=True):
+        claimed[i] = SubmitOutcome(outcome.job, outcome.created, content_holder=holder)
+    return claimed
 
 
 def store_new_job(
@@ -250,16 +283,18 @@ def _outcome(services: Services, job: Job, stored: Job, created: bool) -> Submit
     return SubmitOutcome(stored, created=True)
 
 
-def follow_earlier(services: Services, job: Job) -> Job | None:
+def follow_earlier(services: Services, job: Job, holder: str | None = None) -> Job | None:
     """If the same bytes + pattern were sent within the window, make `job` follow that
-    earlier job's result and return it; None when this job must go to ImgGo itself."""
+    earlier job's result and return it; None when this job must go to ImgGo itself.
+    `holder`: the content key's holder, when the caller has claimed it already."""
     if job.content_sha256 is None or services.settings.dedupe_window_s <= 0:
         return None
     now = services.clock.now()
-    key = content_key(job.tenant, job.pattern_id, job.content_sha256)
-    holder = services.store.claim_key(
-        key, job.id, expires_at=now + services.settings.dedupe_window_s, now=now
-    )
+    if holder is None:
+        key = content_key(job.tenant, job.pattern_id, job.content_sha256)
+        holder = services.store.claim_key(
+            key, job.id, expires_at=now + services.settings.dedupe_window_s, now=now
+        )
     if holder == job.id:
         return None
     earlier = services.store.get(holder)
@@ -295,7 +330,7 @@ def sync_from(job: Job, source: Job | RemoteJob, now: float) -> Job | None:
     return moved
 
 
-def _submission_for(services: Services, job: Job) -> Submission:
+def _submission_for(services: Services, job: Job, image: bytes | None) -> Submission:
     source = job.source
     if source.kind == "url":
         return Submission(job.pattern_id, job.id, image_url=source.url, extras=job.extras)
@@ -304,31 +339,41 @@ def _submission_for(services: Services, job: Job) -> Submission:
     url = services.blobs.signed_get_url(source.blob_key, expires_s=3600)
     if url is not None:
         return Submission(job.pattern_id, job.id, image_url=url, extras=job.extras)
-    data = services.blobs.get(source.blob_key)
+    data = image if image is not None else services.blobs.get(source.blob_key)
     if data is None:
         raise ImageApiError("the uploaded image is no longer stored", code="image_missing")
     upload = ImageUpload(data, source.filename or "image", source.content_type or "image/*")
     return Submission(job.pattern_id, job.id, upload=upload, extras=job.extras)
 
 
-def dispatch(services: Services, job: Job) -> Job:
+def dispatch(
+    services: Services,
+    job: Job,
+    *,
+    image: bytes | None = None,
+    content_holder: str | None = None,
+) -> Job:
     """Send an accepted job to ImgGo and record the answer. Safe to repeat: ImgGo sees
     our job id as its Idempotency-Key. A transient failure leaves the job accepted (the
-    reconciler or the queue retries); a refusal ends it `rejected`."""
+    reconciler or the queue retries); a refusal ends it `rejected`.
+
+    A caller that accepted the job itself may save two round trips: `image`, the
+    upload's bytes it still holds (not read back from the blob store), and
+    `content_holder`, from the SubmitOutcome of accept_many."""
     if (
         job.status is not JobStatus.ACCEPTED
         or job.dedupe_of is not None
         or job.source.kind == "direct_upload"  # its bytes have not landed yet
     ):
         return job
-    followed = follow_earlier(services, job)
+    followed = follow_earlier(services, job, content_holder)
     if followed is not None:
         return followed
     store, clock = services.store, services.clock
     started = time.monotonic()
     try:
         remote = services.imggo.submit(
-            _submission_for(services, job),
+            _submission_for(services, job, image),
             deadline=started + services.settings.submit_deadline_s,
         )
     except ImageApiError as exc:

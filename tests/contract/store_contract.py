@@ -205,6 +205,28 @@ class StoreContract:
         ]
         assert [store.get(job.id) for job in fresh] == [job.replace(version=1) for job in fresh]
 
+    def test_claim_many_is_claim_key_for_each(self, store: JobStore, clock: ManualClock) -> None:
+        if not isinstance(store, BulkJobStore):
+            pytest.skip("this store has no claim_many")
+        now = clock.now()
+        store.claim_key("held", "first", expires_at=now + 60, now=now)
+        store.claim_key("lapsed", "old", expires_at=now - 1, now=now)
+        holders = store.claim_many(
+            [
+                ("held", "j1", now + 60),
+                ("free", "j2", None),
+                ("lapsed", "j3", now + 60),
+                ("free", "j4", None),
+            ],
+            now=now,
+        )
+        assert holders == ["first", "j2", "j3", "j2"]
+        assert [store.lookup_key(k, now=now) for k in ("held", "free", "lapsed")] == [
+            "first",
+            "j2",
+            "j3",
+        ]
+
     def test_round_trip_preserves_every_field(self, store: JobStore, clock: ManualClock) -> None:
         now = clock.now()
         job = Job(

@@ -252,6 +252,17 @@ class SqliteJobStore:
         params = {"key": key, "job_id": job_id, "expires_at": expires_at, "now": now}
         return str(self._write_returning(_CLAIM_KEY, params)[0][0])
 
+    def claim_many(
+        self, claims: Sequence[tuple[str, str, float | None]], *, now: float
+    ) -> list[str]:
+        rows = [
+            {"key": key, "job_id": job_id, "expires_at": expires_at, "now": now}
+            for key, job_id, expires_at in claims
+        ]
+        return self._db.write(
+            lambda conn: [str(conn.execute(_CLAIM_KEY, row).fetchall()[0][0]) for row in rows]
+        )
+
     def lookup_key(self, key: str, *, now: float) -> str | None:
         row = self._conn().execute(_LOOKUP_KEY, {"key": key, "now": now}).fetchone()
         return None if row is None else str(row[0])
