@@ -12,6 +12,7 @@ bounded concurrency (the CLI's `ingest`).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -149,7 +150,11 @@ def run_batch(
     def dispatch_item(index: int, accepted: SubmitOutcome, image: bytes | None) -> ItemOutcome:
         try:
             job = dispatch(
-                services, accepted.job, image=image, content_holder=accepted.content_holder
+                services,
+                accepted.job,
+                image=image,
+                content_holder=accepted.content_holder,
+                imggo_slots=slots,
             )
             return done(ItemOutcome(index, job, None))
         except DomainError as exc:
@@ -158,14 +163,20 @@ def run_batch(
     for index, error in item_errors.items():
         done(ItemOutcome(index, None, error))
     valid = [(index, new) for index, new in enumerate(news) if new is not None]
-    workers = max(1, min(concurrency or settings.batch_concurrency, len(valid) or 1))
+    in_flight = max(1, min(concurrency or settings.batch_concurrency, len(valid) or 1))
     inline = services.queue is None
     pool = None
     dispatching: list[Future[ItemOutcome]] = []
-    if inline and workers > 1:
+    # `concurrency` bounds the calls in flight to ImgGo (what its rate limits and our
+    # users care about), not the threads: an item's store writes before and after its
+    # call do not hold one of those slots, so the slots stay busy with ImgGo's latency
+    # while the bookkeeping of other items runs. Twice as many threads as slots cover
+    # that bookkeeping; a thread waiting for a slot costs nothing.
+    slots = threading.BoundedSemaphore(in_flight)
+    if inline and in_flight > 1:
         from concurrent.futures import ThreadPoolExecutor  # only batches pay its import
 
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")
+        pool = ThreadPoolExecutor(max_workers=2 * in_flight, thread_name_prefix="batch")
     try:
         # Accepted a chunk at a time (one store round trip per chunk), while the pool
         # already dispatches the chunks before: ImgGo's latency overlaps our writes.

@@ -18,6 +18,7 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,7 @@ _NAMESPACE = uuid.UUID("6f1c1d5e-2b8a-4f38-9a53-3c0d6f7f4b11")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 PATTERN_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 MAX_EXTRAS_BYTES = 16 * 1024
+_UNBOUNDED: AbstractContextManager[object] = nullcontext()  # no slot to wait for
 
 
 def job_id_for_key(tenant: str, idempotency_key: str) -> str:
@@ -352,6 +354,7 @@ def dispatch(
     *,
     image: bytes | None = None,
     content_holder: str | None = None,
+    imggo_slots: AbstractContextManager[object] = _UNBOUNDED,
 ) -> Job:
     """Send an accepted job to ImgGo and record the answer. Safe to repeat: ImgGo sees
     our job id as its Idempotency-Key. A transient failure leaves the job accepted (the
@@ -359,7 +362,9 @@ def dispatch(
 
     A caller that accepted the job itself may save two round trips: `image`, the
     upload's bytes it still holds (not read back from the blob store), and
-    `content_holder`, from the SubmitOutcome of accept_many."""
+    `content_holder`, from the SubmitOutcome of accept_many. `imggo_slots` (a
+    semaphore) is held only around the call to ImgGo: a batch bounds its calls in
+    flight with it, while its store bookkeeping runs outside the bound."""
     if (
         job.status is not JobStatus.ACCEPTED
         or job.dedupe_of is not None
@@ -370,12 +375,13 @@ def dispatch(
     if followed is not None:
         return followed
     store, clock = services.store, services.clock
-    started = time.monotonic()
     try:
-        remote = services.imggo.submit(
-            _submission_for(services, job, image),
-            deadline=started + services.settings.submit_deadline_s,
-        )
+        submission = _submission_for(services, job, image)
+        with imggo_slots:
+            started = time.monotonic()
+            remote = services.imggo.submit(
+                submission, deadline=started + services.settings.submit_deadline_s
+            )
     except ImageApiError as exc:
         now = clock.now()
         if exc.retryable:

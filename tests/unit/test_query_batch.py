@@ -197,3 +197,30 @@ def test_batch_on_the_sqlite_stores_accepts_in_chunks_and_reports_every_item_onc
         assert [o.error is None for o in batch_status(services, result.batch)].count(False) == 1
     finally:
         services.close()
+
+
+def test_batch_concurrency_bounds_the_calls_in_flight_to_imggo():
+    # ImgGo's rate limit is what `concurrency` protects: never more calls at once, and
+    # (a slow ImgGo, a fast store) the bound is actually used.
+    current = peak = 0
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def slow(_submission):
+        nonlocal current, peak
+        with lock:
+            current += 1
+            peak = max(peak, current)
+            if current == 3:
+                release.set()
+        release.wait(timeout=5)  # hold every call until three are in flight together
+        with lock:
+            current -= 1
+
+    imggo = FakeImggo(on_submit=slow)
+    services = make_services(imggo=imggo)
+    items = [BatchItem(image_url=f"https://images.example/{i}.png") for i in range(40)]
+    result = run_batch(services, "t", "invoice", items, concurrency=3)
+    assert all(o.ok for o in result.items)
+    assert peak == 3
+    assert imggo.submit_calls == 40
