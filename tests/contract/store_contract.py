@@ -186,47 +186,6 @@ class StoreContract:
         assert stored == first.replace(version=1)
         assert store.get(first.id) == first.replace(version=1)
 
-    def test_create_many_is_create_for_each(self, store: JobStore, clock: ManualClock) -> None:
-        # Only for stores that offer it (BulkJobStore); the others are created one by one.
-        if not isinstance(store, BulkJobStore):
-            pytest.skip("this store has no create_many")
-        earlier = self.make_job(clock, extras={"who": "earlier"})
-        store.create(earlier)
-        clock.advance(1)
-        fresh = [self.make_job(clock) for _ in range(3)]
-        repeat = earlier.replace(extras={"who": "again"}, updated_at=clock.now())
-        results = store.create_many([fresh[0], repeat, fresh[1], fresh[2], fresh[1]])
-        assert results == [
-            (fresh[0].replace(version=1), True),
-            (earlier.replace(version=1), False),
-            (fresh[1].replace(version=1), True),
-            (fresh[2].replace(version=1), True),
-            (fresh[1].replace(version=1), False),  # a duplicate within the call
-        ]
-        assert [store.get(job.id) for job in fresh] == [job.replace(version=1) for job in fresh]
-
-    def test_claim_many_is_claim_key_for_each(self, store: JobStore, clock: ManualClock) -> None:
-        if not isinstance(store, BulkJobStore):
-            pytest.skip("this store has no claim_many")
-        now = clock.now()
-        store.claim_key("held", "first", expires_at=now + 60, now=now)
-        store.claim_key("lapsed", "old", expires_at=now - 1, now=now)
-        holders = store.claim_many(
-            [
-                ("held", "j1", now + 60),
-                ("free", "j2", None),
-                ("lapsed", "j3", now + 60),
-                ("free", "j4", None),
-            ],
-            now=now,
-        )
-        assert holders == ["first", "j2", "j3", "j2"]
-        assert [store.lookup_key(k, now=now) for k in ("held", "free", "lapsed")] == [
-            "first",
-            "j2",
-            "j3",
-        ]
-
     def test_round_trip_preserves_every_field(self, store: JobStore, clock: ManualClock) -> None:
         now = clock.now()
         job = Job(
@@ -687,3 +646,49 @@ class StoreContract:
     # ------------------------------------------------------------------ readiness
     def test_ping(self, store: JobStore) -> None:
         store.ping()
+
+
+class BulkStoreContract(StoreContract):
+    """The StoreContract plus the optional BulkJobStore methods, for stores offering
+    them: a bulk call must mean exactly what the single calls mean."""
+
+    @staticmethod
+    def bulk(store: JobStore) -> BulkJobStore:
+        assert isinstance(store, BulkJobStore), "this store does not offer the bulk calls"
+        return store
+
+    def test_create_many_is_create_for_each(self, store: JobStore, clock: ManualClock) -> None:
+        earlier = self.make_job(clock, extras={"who": "earlier"})
+        store.create(earlier)
+        clock.advance(1)
+        fresh = [self.make_job(clock) for _ in range(3)]
+        repeat = earlier.replace(extras={"who": "again"}, updated_at=clock.now())
+        results = self.bulk(store).create_many([fresh[0], repeat, fresh[1], fresh[2], fresh[1]])
+        assert results == [
+            (fresh[0].replace(version=1), True),
+            (earlier.replace(version=1), False),
+            (fresh[1].replace(version=1), True),
+            (fresh[2].replace(version=1), True),
+            (fresh[1].replace(version=1), False),  # a duplicate within the call
+        ]
+        assert [store.get(job.id) for job in fresh] == [job.replace(version=1) for job in fresh]
+
+    def test_claim_many_is_claim_key_for_each(self, store: JobStore, clock: ManualClock) -> None:
+        now = clock.now()
+        store.claim_key("held", "first", expires_at=now + 60, now=now)
+        store.claim_key("lapsed", "old", expires_at=now - 1, now=now)
+        holders = self.bulk(store).claim_many(
+            [
+                ("held", "j1", now + 60),
+                ("free", "j2", None),
+                ("lapsed", "j3", now + 60),
+                ("free", "j4", None),
+            ],
+            now=now,
+        )
+        assert holders == ["first", "j2", "j3", "j2"]
+        assert [store.lookup_key(k, now=now) for k in ("held", "free", "lapsed")] == [
+            "first",
+            "j2",
+            "j3",
+        ]

@@ -9,10 +9,10 @@ import pytest
 
 from core.adapters.clock import ManualClock
 from core.adapters.stores.sqlite import SqliteJobStore
-from tests.contract.store_contract import StoreContract
+from tests.contract.store_contract import BulkStoreContract
 
 
-class TestSqliteStore(StoreContract):
+class TestSqliteStore(BulkStoreContract):
     @pytest.fixture
     def store(self, clock: ManualClock, tmp_path: Path) -> Iterator[SqliteJobStore]:
         store = SqliteJobStore(tmp_path / "jobs.db", clock=clock)
