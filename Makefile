@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml
 ## demo: ingest the example images through the embedded ImgGo simulator into SQLite
 demo: $(STAMP)
 	@rm -rf $(DEMO_DIR)
-	IMGGO_FN_DATA_DIR=$(DEMO_DIR) IMGGO_FN_STORE_URL=sqlite:///$(DEMO_DIR)/jobs.db \
+	IMGGO_FN_DATA_DIR=$(DEMO_DIR) IMGGO_FN_STORE_URL=sqlite:///./$(DEMO_DIR)/jobs.db \
 	  $(BIN)/imggo-fn ingest examples/*.png examples/*.jpg examples/*.gif \
 	  --pattern image-facts --out $(DEMO_DIR)/results.jsonl
-	@echo "stored in $(DEMO_DIR)/jobs.db; try: IMGGO_FN_STORE_URL=sqlite:///$(DEMO_DIR)/jobs.db $(BIN)/imggo-fn jobs list"
+	@echo "stored in $(DEMO_DIR)/jobs.db; try: IMGGO_FN_STORE_URL=sqlite:///./$(DEMO_DIR)/jobs.db $(BIN)/imggo-fn jobs list"
 
 NODE_STAMP := node_modules/.installed
 $(NODE_STAMP): package.json package-lock.json
