@@ -150,7 +150,7 @@ def _fingerprint(new: NewJob, source: JobSource, content_sha256: str | None) -> 
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _uploaded_source(new: NewJob) -> tuple[JobSource, str | None]:
+def _source_for(new: NewJob) -> tuple[JobSource, str | None]:
     """Where the job's image is (a URL, or the blob key its bytes go to), and their
     SHA-256 when we hold them."""
     if new.upload is None:
@@ -170,7 +170,7 @@ def accept(services: Services, new: NewJob, *, validated: bool = False) -> Submi
     """Validate and store the job (status accepted), without calling ImgGo yet."""
     if not validated:
         new = validate(services, new)
-    source, sha = _uploaded_source(new)
+    source, sha = _source_for(new)
     if new.upload is not None:
         assert source.blob_key is not None
         # The bytes are kept before the job exists, so a job is never without its image.
@@ -181,7 +181,7 @@ def accept(services: Services, new: NewJob, *, validated: bool = False) -> Submi
 def accept_many(services: Services, news: Sequence[NewJob]) -> list[SubmitOutcome | DomainError]:
     """`accept` for many validated jobs, in one round trip to the blob store and one to
     the job store where they can take many at once (a batch's accept phase)."""
-    prepared = [(new, *_uploaded_source(new)) for new in news]
+    prepared = [(new, *_source_for(new)) for new in news]
     blobs: dict[str, tuple[str, bytes, str]] = {}
     for new, source, _ in prepared:
         if new.upload is not None and source.blob_key is not None:

@@ -66,8 +66,7 @@ class GroupCommitter:
         self._lock = lock
         self._queue: list[_Pending[object]] = []
         self._queue_lock = threading.Lock()
-        self.groups = 0  # transactions committed, for tests and the bench
-        self.operations = 0
+        self.groups = 0  # transactions committed (tests look)
 
     def run(self, operation: Operation[T], *, statement: bool = False) -> T:
         """Run `operation(conn)` in a write transaction; return once it is committed.
@@ -120,7 +119,6 @@ class GroupCommitter:
             raise
         else:
             self.groups += 1
-            self.operations += len(group)
         finally:
             for pending in group:
                 pending.done = True
