@@ -6,10 +6,10 @@ import pytest
 
 from core.adapters.clock import ManualClock
 from core.adapters.stores.memory import MemoryJobStore
-from tests.contract.store_contract import StoreContract
+from tests.contract.store_contract import BulkStoreContract
 
 
-class TestMemoryStore(StoreContract):
+class TestMemoryStore(BulkStoreContract):
     @pytest.fixture
     def store(self, clock: ManualClock) -> MemoryJobStore:
         return MemoryJobStore(clock=clock)

@@ -10,6 +10,7 @@ state, and a value that would not survive a real store fails here first.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.adapters.clock import SystemClock
@@ -128,6 +129,19 @@ class MemoryJobStore:
         return [load_job(row.doc) for row in rows[:limit]]
 
     # ------------------------------------------------------------------ lookup keys
+    # The bulk calls (BulkJobStore) are the single ones in a loop: in memory there is no
+    # round trip to save, but the fakes then take the same code paths as SQLite.
+    def create_many(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
+        return [self.create(job) for job in jobs]
+
+    def claim_many(
+        self, claims: Sequence[tuple[str, str, float | None]], *, now: float
+    ) -> list[str]:
+        return [
+            self.claim_key(key, job_id, expires_at=expires_at, now=now)
+            for key, job_id, expires_at in claims
+        ]
+
     def claim_key(self, key: str, job_id: str, *, expires_at: float | None, now: float) -> str:
         with self._lock:
             row = self._keys.get(key)
