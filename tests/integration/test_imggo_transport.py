@@ -5,9 +5,11 @@ ImgGo client's retry decisions depend on them)."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -225,5 +227,69 @@ def test_header_values_cannot_smuggle_a_second_header() -> None:
             client.get(f"{server.url}/", headers={"X-Key": "secret\r\nX-Evil: 1"})
         assert "secret" not in str(caught.value)
         assert server.requests == []
+    finally:
+        server.stop()
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (an IP SAN), made here: no network, no fixtures."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "imggo-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_is_verified_and_kept_alive(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server = Server()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    server.httpd.socket = server_context.wrap_socket(server.httpd.socket, server_side=True)
+    url = server.url.replace("http://", "https://")
+    try:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(transport=StdlibTransport(ssl_context=trusting)) as client:
+            for i in range(3):
+                r = client.post(f"{url}/", content=f"s{i}".encode(), headers={"X-Test": "t"})
+                assert r.content == f"echo:s{i}:t".encode()
+        assert server.connections == 1
+        # The system's trust store does not know this certificate: refused, as it must be.
+        with (
+            httpx.Client(transport=StdlibTransport()) as client,
+            pytest.raises(httpx.ConnectError, match="TLS"),
+        ):
+            client.post(f"{url}/", content=b"x", headers={"X-Test": "t"})
     finally:
         server.stop()
