@@ -3,8 +3,10 @@
 1. Warm cost of GET /v1/jobs/{id} through the HTTP surface (HttpApp over SQLite) against
    a floor doing the bare minimum a handler must do (store.get + json.dumps).
 2. Batch ingest of N images through the simulator (in its own process, 20 ms added to
-   every ingest) at concurrency 16, against the ideal N x latency / concurrency and
-   against a sequential one-at-a-time loop.
+   every ingest) at concurrency 16 (calls in flight to ImgGo), on the embedded stores
+   (SQLite jobs and blobs), against the ideal N x latency / concurrency and against a
+   sequential one-at-a-time loop; then the same batch on in-memory stores and the same
+   ingests through the ImgGo client alone, to show where the rest of the time goes.
 3. Peak RSS of this process.
 """
 

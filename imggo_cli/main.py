@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("inputs", nargs="+", metavar="PATH|URL")
     ingest.add_argument("--pattern", "-p", required=True, help="ImgGo pattern id (or alias)")
     ingest.add_argument("--out", "-o", type=Path, help="write results to FILE.jsonl or FILE.csv")
-    ingest.add_argument("--concurrency", "-c", type=int, default=8)
+    ingest.add_argument(
+        "--concurrency", "-c", type=int, default=8, help="calls to ImgGo in flight at once"
+    )
     ingest.add_argument("--wait", type=float, default=120.0, help="seconds to wait for results")
 
     jobs = sub.add_parser("jobs", help="read stored jobs")
