@@ -14,11 +14,10 @@ import itertools
 import json
 import os
 import secrets
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +32,7 @@ from handlers_aws import runtime as aws_runtime
 from imggo_simulator import DEMO_API_KEY, SimulatorConfig, SimulatorServer
 from tests.aws import lambda_events
 from tests.integration.conftest import ImageHost
+from tests.support.loopback import base_url, serve_on_loopback, stop
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -276,14 +276,11 @@ class ApiGatewayShim:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd = serve_on_loopback(Handler)
+        self.url = base_url(self.httpd)
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop(self.httpd)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 
 from tests.aws import lambda_events
 from tests.aws.conftest import API_KEY, AwsStack
+from tests.support.loopback import serve_on_loopback
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "/2018-06-01/runtime"
@@ -108,10 +109,7 @@ class RuntimeApi:
             def log_message(self, *args: object) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
+        return serve_on_loopback(Handler)
 
     def invoke(self, event: Any, *, timeout: float = 30.0) -> Outcome:
         request_id = str(uuid.uuid4())

@@ -12,12 +12,11 @@ import queue
 import re
 import socket
 import ssl
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from functools import partial
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from PIL import Image
 from imggo_simulator import BUILTIN_PATTERN_IDS, DEMO_API_KEY, SimulatorConfig, SimulatorServer
 from imggo_simulator.formats import to_csv, to_text, to_xml, to_yaml
 from imggo_simulator.patterns import PATTERNS_DIR
+from tests.support.loopback import base_url, serve_on_loopback, stop
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # One CA bundle load for every test client (each load costs ~20 ms).
@@ -72,14 +72,11 @@ class _QuietFiles(SimpleHTTPRequestHandler):
 @pytest.fixture
 def static_server() -> Iterator[str]:
     """Serves examples/ on loopback; yields its base URL."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(EXAMPLES)))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    httpd = serve_on_loopback(partial(_QuietFiles, directory=str(EXAMPLES)))
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        yield base_url(httpd)
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        stop(httpd)
 
 
 class WebhookReceiver:
@@ -97,9 +94,8 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks/imggo"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self.httpd = serve_on_loopback(Handler)
+        self.url = f"{base_url(self.httpd)}/hooks/imggo"
 
     def next(self, timeout: float = 5.0) -> tuple[dict[str, str], bytes]:
         return self.received.get(timeout=timeout)

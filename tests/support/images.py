@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from PIL import Image
+
+from tests.support.loopback import base_url, serve_on_loopback, stop
 
 
 def png(seed: int, size: int = 24) -> bytes:
@@ -38,13 +39,10 @@ class ImageHost:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self.httpd = serve_on_loopback(Handler)
 
     def url(self, seed: int) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/img/{seed}.png"
+        return f"{base_url(self.httpd)}/img/{seed}.png"
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop(self.httpd)
