@@ -34,7 +34,7 @@ def _list(raw: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (raw or "").split(",") if p.strip())
 
 
-_TENANT_RE = re.compile(r"^[A-Za-z0-9._ -]{1,64}$")
+_TENANT_RE = re.compile(r"[A-Za-z0-9._ -]{1,64}")
 
 
 def parse_api_keys(raw: str | None) -> dict[str, str]:
@@ -49,7 +49,7 @@ def parse_api_keys(raw: str | None) -> dict[str, str]:
             )
         int(digest, 16)  # raises ValueError on non-hex
         # Tenants name folders and object keys (uploads/<tenant>/...): keep them plain.
-        if not _TENANT_RE.match(tenant) or tenant in (".", ".."):
+        if not _TENANT_RE.fullmatch(tenant) or tenant in (".", ".."):
             raise ValueError(
                 f"tenant names in IMGGO_FN_API_KEYS are 1-64 letters, digits, spaces, "
                 f"'.', '_' or '-': {tenant!r} is not"

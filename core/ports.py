@@ -31,6 +31,9 @@ class Batch:
     item_errors: dict[int, dict[str, str]]  # item index -> {"code", "message"}
     created_at: float
     expires_at: float | None = None
+    # What the request asked for (a hash): a reused Idempotency-Key with another payload
+    # is a conflict, not a replay.
+    fingerprint: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,7 @@ class Batch:
             "item_errors": {str(k): v for k, v in self.item_errors.items()},
             "created_at": self.created_at,
             "expires_at": self.expires_at,
+            "fingerprint": self.fingerprint,
         }
 
     @classmethod
@@ -53,6 +57,7 @@ class Batch:
             item_errors={int(k): v for k, v in record.get("item_errors", {}).items()},
             created_at=record["created_at"],
             expires_at=record.get("expires_at"),
+            fingerprint=record.get("fingerprint"),
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.api.app import safe_request_id
 from handlers_aws.http_events import parse_event, to_event_response
 from handlers_aws.observability import LazyHandler, observability
 from handlers_aws.runtime import current
@@ -17,7 +18,7 @@ from handlers_aws.runtime import current
 def _handle(event: Any, context: Any) -> dict[str, Any]:
     http = parse_event(event)
     request = http.request
-    request_id = request.headers.get("x-request-id") or http.request_id
+    request_id = safe_request_id(request.headers.get("x-request-id")) or http.request_id
     if request_id:
         request.headers["X-Request-Id"] = request_id
         observability().logger.set_correlation_id(request_id)

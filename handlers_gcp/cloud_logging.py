@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-_TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-_CLOUD_TRACE_RE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([01]))?$")
+_TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_CLOUD_TRACE_RE = re.compile(r"([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([01]))?")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 
@@ -65,7 +65,7 @@ _current: ContextVar[Invocation | None] = ContextVar("imggo_gcp_invocation", def
 
 
 def parse_traceparent(value: str | None) -> TraceContext | None:
-    found = _TRACEPARENT_RE.match((value or "").strip().lower())
+    found = _TRACEPARENT_RE.fullmatch((value or "").strip().lower())
     if not found:
         return None
     version, trace_id, span_id, flags = found.groups()
@@ -75,7 +75,7 @@ def parse_traceparent(value: str | None) -> TraceContext | None:
 
 
 def parse_cloud_trace_context(value: str | None) -> TraceContext | None:
-    found = _CLOUD_TRACE_RE.match((value or "").strip())
+    found = _CLOUD_TRACE_RE.fullmatch((value or "").strip())
     if not found:
         return None
     trace_id, span, sampled = found.groups()

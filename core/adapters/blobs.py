@@ -12,11 +12,11 @@ from pathlib import Path
 
 from core.ports import SignedUpload
 
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9._/ -]{1,512}$")  # tenants may hold spaces
+_SAFE_KEY = re.compile(r"[A-Za-z0-9._/ -]{1,512}")  # tenants may hold spaces
 
 
 def check_key(key: str) -> str:
-    if not _SAFE_KEY.match(key) or ".." in key.split("/"):
+    if not _SAFE_KEY.fullmatch(key) or ".." in key.split("/"):
         raise ValueError(f"unsafe blob key {key!r}")
     return key
 

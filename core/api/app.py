@@ -8,13 +8,14 @@ happen here, once.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from core.api.auth import Authenticator
 from core.api.http import Request, Response
-from core.api.router import Router
+from core.api.router import Route, Router
 from core.api.routes import ROUTES
 from core.domain.errors import (
     DomainError,
@@ -22,6 +23,7 @@ from core.domain.errors import (
     RateLimitedError,
     UnavailableError,
     UpstreamError,
+    ValidationError,
 )
 from core.ports import ImageApiError
 from core.service.context import Services
@@ -29,6 +31,14 @@ from core.service.context import Services
 log = logging.getLogger("imggo.http")
 
 DEFAULT_MAX_BODY = 11 * 1024 * 1024
+# What a caller's X-Request-Id may look like before we echo it into a response header
+# and log lines: anything else (60 KB, control characters, CRLF) is replaced.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def safe_request_id(value: str | None) -> str | None:
+    """The caller's request id if it is safe to echo and log, else None."""
+    return value if value is not None and _REQUEST_ID.fullmatch(value) else None
 
 
 def error_response(
@@ -56,6 +66,18 @@ def _from_imggo(exc: ImageApiError) -> DomainError:
             details={"imggo_code": exc.code},
         )
     return UpstreamError(f"ImgGo answered: {exc.message}", details={"imggo_code": exc.code})
+
+
+def _refuse_empty_query(route: Route, request: Request) -> None:
+    """`?status=` is a mistake, not "no filter": a declared parameter, when present,
+    must have a value (the generated OpenAPI says so: allowEmptyValue is false)."""
+    for param in route.query:
+        if request.query.get(param.name) == "":
+            raise ValidationError(
+                f"query parameter {param.name} is empty",
+                code=f"invalid_{param.name}",
+                details={"parameter": param.name},
+            )
 
 
 class HttpApp:
@@ -97,10 +119,11 @@ class HttpApp:
         return self._auth.tenant_for(request.headers.get("authorization"))
 
     def handle(self, request: Request) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = safe_request_id(request.headers.get("x-request-id")) or uuid.uuid4().hex
         try:
             route, params = self._router.match(request.method.upper(), request.path)
             request.path_params = params
+            _refuse_empty_query(route, request)
             if route.auth:
                 request.tenant = self._authenticate(request)
             # An empty body needs no limit, and /health must not build the services.

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from core.api.http import Request
+from core.domain import json_input
 from core.domain.errors import UnsupportedMediaTypeError, ValidationError
 
 
@@ -26,10 +26,7 @@ def read_json_object(request: Request) -> dict[str, Any]:
         raise UnsupportedMediaTypeError(
             "send Content-Type: application/json", code="unsupported_media_type"
         )
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequestError("the body is not valid JSON", code="invalid_json") from None
+    payload = json_input.loads(request.body)
     if not isinstance(payload, dict):
         raise ValidationError("the body must be a JSON object", code="invalid_body")
     return payload

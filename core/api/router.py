@@ -53,7 +53,7 @@ class Route:
 
     def compile(self) -> re.Pattern[str]:
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path)
-        return re.compile(f"^{pattern}$")
+        return re.compile(pattern)
 
 
 class Router:
@@ -64,7 +64,7 @@ class Router:
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed: list[str] = []
         for route, regex in self._compiled:
-            found = regex.match(path)
+            found = regex.fullmatch(path)
             if found is None:
                 continue
             if route.method == method or (method == "HEAD" and route.method == "GET"):

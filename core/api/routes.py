@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 
 from core import __version__
@@ -11,6 +11,7 @@ from core.api.bodies import BadRequestError, is_json_type, read_json_object, rea
 from core.api.http import Request, Response
 from core.api.router import AppContext, QueryParam, Route
 from core.api.views import batch_view, iso, job_location, job_view
+from core.domain import json_input
 from core.domain.errors import (
     RejectedError,
     UnavailableError,
@@ -25,6 +26,7 @@ from core.service.submit import NewJob, submit
 from core.service.webhook import SIGNATURE_HEADER, apply_webhook
 
 JSON = "application/json"
+_INT_PARAM = re.compile(r"-?[0-9]{1,9}")
 
 
 def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -51,9 +53,11 @@ def _extras(value: Any) -> dict[str, Any]:
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValidationError("extras must be a JSON object", code="invalid_extras") from None
+            value = json_input.loads(value, what="extras")
+        except json_input.JsonInputError as exc:
+            raise ValidationError(
+                "extras must be a JSON object", code="invalid_extras", details=exc.details
+            ) from None
     if not isinstance(value, dict):
         raise ValidationError("extras must be a JSON object", code="invalid_extras")
     return value
@@ -153,21 +157,21 @@ def get_job(ctx: AppContext, request: Request) -> Response:
 
 def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer", code=f"invalid_{name}") from None
+    # Plain ASCII digits only: int() also takes " 7", "1_0" and other scripts' digits.
+    if not _INT_PARAM.fullmatch(raw):
+        raise ValidationError(f"{name} must be an integer", code=f"invalid_{name}")
+    return int(raw)
 
 
 def list_jobs(ctx: AppContext, request: Request) -> Response:
     page = query.list_jobs(
         ctx.services,
         _tenant(request),
-        status=request.query.get("status") or None,
+        status=request.query.get("status"),
         limit=_int_param(request, "limit", 50),
-        cursor=request.query.get("cursor") or None,
+        cursor=request.query.get("cursor"),
     )
     return Response.json(
         200, {"items": [job_view(j) for j in page.items], "next_cursor": page.next_cursor}
@@ -294,7 +298,10 @@ ROUTES: list[Route] = [
             "multipart/form-data": {"schema": schemas.SUBMIT_MULTIPART},
             "image/*": {"schema": {"type": "string", "format": "binary"}},
         },
-        query=(QueryParam("pattern_id", {"type": "string"}, "for a raw image/* body"),),
+        query=(
+            QueryParam("pattern_id", {"type": "string"}, "for a raw image/* body"),
+            QueryParam("filename", {"type": "string"}, "for a raw image/* body"),
+        ),
         responses={
             "202": _ok(schemas.JOB, "Accepted"),
             "200": _ok(schemas.JOB, "Idempotent replay"),

@@ -12,23 +12,31 @@ bounded concurrency (the CLI's `ingest`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.domain.errors import DomainError, NotFoundError, UnavailableError, ValidationError
+from core.domain.errors import (
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    UnavailableError,
+    ValidationError,
+)
 from core.domain.job import Job, JobStatus
 from core.ports import Batch, ImageUpload, WorkItem
 from core.service.context import Services
 from core.service.submit import (
-    IDEMPOTENCY_KEY_RE,
     NewJob,
     SubmitOutcome,
     accept_many,
     dispatch,
     validate,
+    validate_common,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +76,30 @@ class BatchResult:
     created: bool
 
 
+def batch_fingerprint(pattern_id: str, items: Sequence[BatchItem]) -> str:
+    """A hash of what the request asked for, to tell a replay from a reused key."""
+    digest = hashlib.sha256(pattern_id.encode())
+    for item in items:
+        image = (
+            hashlib.sha256(item.upload.data).hexdigest()
+            if item.upload is not None
+            else item.image_url
+        )
+        digest.update(json.dumps([image, item.extras], sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _replay(services: Services, batch: Batch, fingerprint: str) -> BatchResult:
+    # Batches stored before fingerprints existed have none: they replay as before.
+    if batch.fingerprint is not None and batch.fingerprint != fingerprint:
+        raise ConflictError(
+            "this Idempotency-Key was used for a different batch",
+            code="idempotency_conflict",
+            details={"batch_id": batch.id},
+        )
+    return BatchResult(batch, batch_status(services, batch), created=False)
+
+
 def item_job_id(batch_id: str, index: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{batch_id}:{index}"))
 
@@ -93,16 +125,14 @@ def run_batch(
         raise ValidationError(
             f"a batch holds at most {settings.batch_max_items} items", code="batch_too_large"
         )
+    # Refused for the whole batch: with no valid pattern not one item could succeed.
+    validate_common(pattern_id, idempotency_key, {})
+    fingerprint = batch_fingerprint(pattern_id, items)
     if idempotency_key is not None:
-        if not IDEMPOTENCY_KEY_RE.match(idempotency_key):
-            raise ValidationError(
-                "Idempotency-Key must be 1-255 letters, digits, '-' or '_'",
-                code="invalid_idempotency_key",
-            )
         batch_id = str(uuid.uuid5(_NAMESPACE, f"{tenant}\x00{idempotency_key}"))
         existing = services.store.get_batch(batch_id)
         if existing is not None and existing.tenant == tenant:
-            return BatchResult(existing, batch_status(services, existing), created=False)
+            return _replay(services, existing, fingerprint)
     else:
         batch_id = str(uuid.uuid4())
 
@@ -126,7 +156,7 @@ def run_batch(
             news.append(None)
             item_errors[index] = _error(exc)
     now = services.clock.now()
-    batch, _ = services.store.create_batch(
+    batch, created = services.store.create_batch(
         Batch(
             id=batch_id,
             tenant=tenant,
@@ -135,8 +165,13 @@ def run_batch(
             item_errors=item_errors,
             created_at=now,
             expires_at=now + settings.job_ttl_s if settings.job_ttl_s > 0 else None,
+            fingerprint=fingerprint,
         )
     )
+    if not created:
+        # A concurrent request with the same key stored its batch first: that one
+        # dispatches the items, this one is its replay.
+        return _replay(services, batch, fingerprint)
 
     outcomes: list[ItemOutcome | None] = [None] * len(items)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from core.domain import json_input
 from core.domain.errors import ValidationError
 from core.ports import WorkItem
 
@@ -18,8 +19,8 @@ def decode_work_item(body: str | bytes) -> WorkItem:
     """Raise ValidationError (a poison message: do not retry it) for anything we did not
     write ourselves."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        payload = json_input.loads(body)
+    except json_input.JsonInputError:
         raise ValidationError("queue message is not JSON", code="bad_message") from None
     if not isinstance(payload, dict) or payload.get("v") != MESSAGE_VERSION:
         raise ValidationError("queue message has an unknown shape", code="bad_message")

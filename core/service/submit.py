@@ -44,8 +44,8 @@ from core.service.images import sniff_image
 log = logging.getLogger("imggo.service")
 
 _NAMESPACE = uuid.UUID("6f1c1d5e-2b8a-4f38-9a53-3c0d6f7f4b11")
-IDEMPOTENCY_KEY_RE = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
-PATTERN_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+IDEMPOTENCY_KEY_RE = re.compile(r"[a-zA-Z0-9_-]{1,255}")
+PATTERN_ID_RE = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 MAX_EXTRAS_BYTES = 16 * 1024
 _UNBOUNDED: AbstractContextManager[object] = nullcontext()  # no slot to wait for
 
@@ -84,11 +84,11 @@ class SubmitOutcome:
 
 
 def validate_common(pattern_id: str, idempotency_key: str | None, extras: Any) -> None:
-    if not PATTERN_ID_RE.match(pattern_id or ""):
+    if not PATTERN_ID_RE.fullmatch(pattern_id or ""):
         raise ValidationError(
             "pattern_id must be 1-128 letters, digits, '-' or '_'", code="invalid_pattern_id"
         )
-    if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.match(idempotency_key):
+    if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
         raise ValidationError(
             "Idempotency-Key must be 1-255 letters, digits, '-' or '_'",
             code="invalid_idempotency_key",

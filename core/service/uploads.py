@@ -33,7 +33,7 @@ log = logging.getLogger("imggo.service")
 UPLOAD_PREFIX = "incoming/"
 UPLOAD_URL_TTL_S = 900
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp")
-_KEY_RE = re.compile(r"^incoming/([^/]{1,128})/([0-9a-f-]{36})$")
+_KEY_RE = re.compile(r"incoming/([^/]{1,128})/([0-9a-f-]{36})")
 
 
 def upload_key(tenant: str, job_id: str) -> str:
@@ -42,7 +42,7 @@ def upload_key(tenant: str, job_id: str) -> str:
 
 def parse_upload_key(key: str) -> tuple[str, str] | None:
     """(tenant, job id) of an object key we handed out, or None for anything else."""
-    found = _KEY_RE.match(key)
+    found = _KEY_RE.fullmatch(key)
     return (found.group(1), found.group(2)) if found else None
 
 

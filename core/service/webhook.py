@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.domain import json_input
 from core.domain.errors import NotFoundError, UnauthorizedError, UnavailableError, ValidationError
 from core.domain.job import Job, JobError, JobStatus, advance
 from core.service.context import Services, update_job
@@ -35,10 +35,13 @@ def verify_signature(secrets: tuple[str, ...], body: bytes, header: str | None) 
         )
     if not header:
         raise UnauthorizedError(f"missing {SIGNATURE_HEADER} header", code="signature_missing")
+    # Bytes, not str: compare_digest refuses a str with non-ASCII characters, and the
+    # header is whatever an unauthenticated caller sent.
+    given = header.strip().encode("utf-8", "surrogatepass")
     # Compare against every configured secret (rotation) without short-circuiting.
     matched = False
     for secret in secrets:
-        matched |= hmac.compare_digest(sign(secret, body), header.strip())
+        matched |= hmac.compare_digest(sign(secret, body).encode("ascii"), given)
     if not matched:
         raise UnauthorizedError("webhook signature does not match", code="signature_invalid")
 
@@ -53,10 +56,7 @@ class WebhookEvent:
 
 
 def parse_event(body: bytes) -> WebhookEvent:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("webhook body is not JSON", code="invalid_json") from None
+    payload = json_input.loads(body, what="the webhook body")
     if not isinstance(payload, dict):
         raise ValidationError("webhook body must be a JSON object", code="invalid_webhook")
     event, job_id, stamp = payload.get("event"), payload.get("job_id"), payload.get("timestamp")

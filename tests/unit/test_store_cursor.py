@@ -17,7 +17,7 @@ from core.adapters.stores._common import decode_cursor, encode_cursor, is_live
 finite = st.floats(allow_nan=False, allow_infinity=False)
 
 
-@given(created_at=finite | st.integers(-(2**53), 2**53), job_id=st.text())
+@given(created_at=finite | st.integers(-(2**53 - 1), 2**53 - 1), job_id=st.text())
 def test_round_trip(created_at: float, job_id: str) -> None:
     cursor = encode_cursor((created_at, job_id))
     assert re.fullmatch(r"[A-Za-z0-9_-]*", cursor)  # safe in a query string unescaped
@@ -69,3 +69,17 @@ def test_expiry_is_reached_at_the_instant() -> None:
     assert is_live(10.0, 9.999)
     assert not is_live(10.0, 10.0)
     assert not is_live(10.0, 11.0)
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        '[1, 1%s, "j"]' % ("0" * 400),  # math.isfinite() would raise OverflowError
+        '[1, 1e999, "j"]',
+        '[1, 1.5, "\\ud800"]',  # a lone surrogate no store can hold
+    ],
+)
+def test_out_of_range_numbers_and_lone_surrogates_are_value_errors(forged: str) -> None:
+    cursor = base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=")
+    with pytest.raises(ValueError):
+        decode_cursor(cursor)

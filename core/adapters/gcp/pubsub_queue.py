@@ -26,14 +26,14 @@ if TYPE_CHECKING:
     # pubsub_v1 ships no type information.
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-_TOPIC_RE = re.compile(r"^projects/[a-z][a-z0-9.:-]{3,62}/topics/[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
+_TOPIC_RE = re.compile(r"projects/[a-z][a-z0-9.:-]{3,62}/topics/[A-Za-z][A-Za-z0-9._~+%-]{2,254}")
 PUBLISH_TIMEOUT_S = 30.0
 
 
 def parse_url(url: str) -> str:
     """`pubsub://projects/P/topics/T` -> the topic path `projects/P/topics/T`."""
     scheme, sep, rest = url.partition("://")
-    if scheme != "pubsub" or not sep or not _TOPIC_RE.match(rest):
+    if scheme != "pubsub" or not sep or not _TOPIC_RE.fullmatch(rest):
         raise ValueError("a Pub/Sub queue URL is pubsub://projects/PROJECT/topics/TOPIC")
     return rest
 

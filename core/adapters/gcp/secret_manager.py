@@ -23,18 +23,18 @@ import re
 import threading
 from typing import Any
 
-_FULL_RE = re.compile(r"^projects/([^/]+)/secrets/([^/]+)(?:/versions/([^/]+))?$")
-_SHORT_RE = re.compile(r"^([A-Za-z0-9_-]{1,255})(?::([A-Za-z0-9_-]+))?$")
+_FULL_RE = re.compile(r"projects/([^/]+)/secrets/([^/]+)(?:/versions/([^/]+))?")
+_SHORT_RE = re.compile(r"([A-Za-z0-9_-]{1,255})(?::([A-Za-z0-9_-]+))?")
 
 
 def version_name(ref: str, project: str | None) -> str:
     """The full resource name of the secret version `ref` names."""
     ref = ref.strip()
-    full = _FULL_RE.match(ref)
+    full = _FULL_RE.fullmatch(ref)
     if full:
         proj, secret, version = full.groups()
         return f"projects/{proj}/secrets/{secret}/versions/{version or 'latest'}"
-    short = _SHORT_RE.match(ref)
+    short = _SHORT_RE.fullmatch(ref)
     if not short:
         raise ValueError(
             "a secret reference is NAME, NAME:VERSION or projects/P/secrets/NAME[/versions/V]"

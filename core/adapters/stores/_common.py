@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+from core.domain import json_input
 from core.domain.job import Job
 from core.ports import Batch
 
@@ -51,9 +52,9 @@ def decode_cursor(cursor: str) -> SortKey:
         raise ValueError("malformed cursor")
     try:
         padded = cursor.encode("ascii") + b"=" * (-len(cursor) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded).decode("utf-8"))
-    # RecursionError: deeply nested JSON arrays are cheap to forge.
-    except (ValueError, binascii.Error, RecursionError) as exc:
+        # Strict: a 400-digit created_at or a lone surrogate in the id is not ours either.
+        decoded = json_input.loads(base64.urlsafe_b64decode(padded).decode("utf-8"))
+    except (ValueError, binascii.Error, json_input.JsonInputError) as exc:
         raise ValueError("malformed cursor") from exc
     if not isinstance(decoded, list) or len(decoded) != 3 or decoded[0] != _CURSOR_FORMAT:
         raise ValueError("malformed cursor")

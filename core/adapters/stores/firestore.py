@@ -68,10 +68,10 @@ log = logging.getLogger("imggo.store.firestore")
 T = TypeVar("T")
 
 JOBS, KEYS, BATCHES = "jobs", "keys", "batches"
-_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
+_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
 # Document ids used as they are; anything else (a '/', '__reserved__', '.', very long)
 # is hashed. '~' is outside this set, so a hashed id never equals a plain one.
-_PLAIN_ID_RE = re.compile(r"^[A-Za-z0-9_.:=+@-]{1,256}$")
+_PLAIN_ID_RE = re.compile(r"[A-Za-z0-9_.:=+@-]{1,256}")
 _SWEEP_PAGE = 300
 _SWEEP_MAX = 3000  # per collection and call: reconcile stays bounded; TTL does the rest
 _CONTENTION_ATTEMPTS = 8
@@ -97,7 +97,7 @@ class _Seen:
 
 
 def doc_id(raw: str) -> str:
-    if _PLAIN_ID_RE.match(raw) and raw not in (".", "..") and not raw.startswith("__"):
+    if _PLAIN_ID_RE.fullmatch(raw) and raw not in (".", "..") and not raw.startswith("__"):
         return raw
     return "~" + hashlib.sha256(raw.encode()).hexdigest()
 
@@ -136,7 +136,7 @@ def parse_url(url: str) -> tuple[str, str | None, str | None]:
     prefix = parts.netloc
     if parts.path not in ("", "/") or parts.fragment:
         raise ValueError("a firestore URL is firestore://collection-prefix[?project=&database=]")
-    if not _PREFIX_RE.match(prefix):
+    if not _PREFIX_RE.fullmatch(prefix):
         raise ValueError(
             "the firestore collection prefix must start with a letter and hold only "
             "letters, digits, '_' and '-' (at most 100)"
@@ -160,7 +160,7 @@ class FirestoreJobStore:
         clock: Clock | None = None,
         client: firestore.Client | None = None,
     ) -> None:
-        if not _PREFIX_RE.match(prefix):
+        if not _PREFIX_RE.fullmatch(prefix):
             raise ValueError(f"invalid firestore collection prefix {prefix!r}")
         self.prefix = prefix
         # The clock judges expiry for reads that take no `now` (get, list_*).
