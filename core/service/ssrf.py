@@ -11,6 +11,7 @@ stub it and never touch DNS.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -57,6 +58,11 @@ def _blocked(addr: IPAddress) -> bool:
     )
 
 
+# Unreserved, reserved and '%' of RFC 3986: printable ASCII without space, quotes,
+# angle brackets, braces, '|', '\\', '^' and '`'.
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
 class UrlGuard:
     """Decides whether an image URL may be handed on. `allow` lists host names or CIDRs
     that are let through anyway (the local simulator on 127.0.0.1, a test host)."""
@@ -78,6 +84,13 @@ class UrlGuard:
         """Return the URL unchanged if it may be fetched; raise ValidationError otherwise."""
         if len(url) > MAX_URL_LENGTH:
             raise ValidationError("image_url is too long", code="invalid_image_url")
+        if not _URL_CHARS.fullmatch(url):
+            # RFC 3986 has no place for spaces, controls or raw non-ASCII: every fetcher
+            # (ImgGo's included) would read such a URL its own way, or not at all.
+            raise ValidationError(
+                "image_url may hold only URL characters (percent-encode the rest)",
+                code="invalid_image_url",
+            )
         try:
             parts = urlsplit(url)
             port = parts.port  # raises on a non-numeric or out-of-range port

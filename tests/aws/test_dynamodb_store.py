@@ -10,10 +10,11 @@ from core.adapters.clock import ManualClock
 from core.adapters.stores import open_store
 from core.adapters.stores.dynamodb import DynamoDbJobStore, order_key, parse_url
 from tests.aws.conftest import unique
+from tests.contract.accepted_input import AcceptedInputContract
 from tests.contract.store_contract import StoreContract
 
 
-class TestDynamoDbStore(StoreContract):
+class TestDynamoDbStore(StoreContract, AcceptedInputContract):
     sweeps_expired = False  # native TTL: delete_expired leaves it to DynamoDB
     # Every operation is an HTTP round trip to a server sharing this process's GIL:
     # the same 8 racing writers, fewer increments each (see the contract's docstring).

@@ -6,10 +6,11 @@ import pytest
 
 from core.adapters.clock import ManualClock
 from core.adapters.stores.memory import MemoryJobStore
+from tests.contract.accepted_input import AcceptedInputContract
 from tests.contract.store_contract import BulkStoreContract
 
 
-class TestMemoryStore(BulkStoreContract):
+class TestMemoryStore(BulkStoreContract, AcceptedInputContract):
     @pytest.fixture
     def store(self, clock: ManualClock) -> MemoryJobStore:
         return MemoryJobStore(clock=clock)

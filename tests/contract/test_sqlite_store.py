@@ -9,10 +9,11 @@ import pytest
 
 from core.adapters.clock import ManualClock
 from core.adapters.stores.sqlite import SqliteJobStore
+from tests.contract.accepted_input import AcceptedInputContract
 from tests.contract.store_contract import BulkStoreContract
 
 
-class TestSqliteStore(BulkStoreContract):
+class TestSqliteStore(BulkStoreContract, AcceptedInputContract):
     @pytest.fixture
     def store(self, clock: ManualClock, tmp_path: Path) -> Iterator[SqliteJobStore]:
         store = SqliteJobStore(tmp_path / "jobs.db", clock=clock)

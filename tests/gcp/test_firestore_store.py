@@ -12,10 +12,11 @@ from google.cloud import firestore
 from core.adapters.clock import ManualClock
 from core.adapters.stores import open_store
 from core.adapters.stores.firestore import FirestoreJobStore, doc_id, parse_url
+from tests.contract.accepted_input import AcceptedInputContract
 from tests.contract.store_contract import StoreContract
 
 
-class TestFirestoreStore(StoreContract):
+class TestFirestoreStore(StoreContract, AcceptedInputContract):
     @pytest.fixture
     def store(
         self, clock: ManualClock, firestore_host: str, collection_prefix: str
