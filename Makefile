@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := out/demo
 
-.PHONY: demo test lint typecheck unit bench serve clean
+.PHONY: demo test lint typecheck unit bench serve clean fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,11 +45,25 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## fuzz: Schemathesis (every check, positive and negative data) against `imggo-fn serve`;
+## not part of `make test` (minutes). FUZZ_EXAMPLES=200 for a quicker pass.
+FUZZ_VENV := .venv-fuzz
+FUZZ_STAMP := $(FUZZ_VENV)/.installed
+FUZZ_EXAMPLES ?= 1000
+# Its own venv: Schemathesis pins its own hypothesis and friends.
+$(FUZZ_STAMP): fuzz/requirements.txt
+	@test -x $(FUZZ_VENV)/bin/python || $(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r fuzz/requirements.txt
+	@touch $(FUZZ_STAMP)
+
+fuzz: $(STAMP) $(FUZZ_STAMP)
+	$(BIN)/python fuzz/run.py --max-examples $(FUZZ_EXAMPLES) --schemathesis $(FUZZ_VENV)/bin/schemathesis
+
 serve: $(STAMP)
 	$(BIN)/imggo-fn serve
 
 clean:
-	rm -rf $(VENV) out data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FUZZ_VENV) out data .pytest_cache .mypy_cache .ruff_cache
 
 ## package-aws: the Lambda artifact (core + handlers_aws + runtime deps, python3.12 arm64,
 ## no boto3) in build/aws/ and build/aws.zip; `sam build` runs the same recipe

@@ -15,7 +15,7 @@ from typing import Any
 from core.config import Settings
 from core.ports import BlobStore, Clock, ImageApi, JobStore, Queue, Resolver
 from core.service.context import Metrics, NoMetrics, Services
-from core.service.ssrf import UrlGuard, system_resolver
+from core.service.ssrf import UrlGuard, no_resolver, system_resolver
 
 # Adapters chosen by URL scheme, imported only when their scheme is used: a function
 # deployed on one cloud never imports another cloud's SDK. Each module named here has
@@ -102,7 +102,10 @@ def build_services(
         imggo=given.imggo or open_imggo(settings),
         blobs=given.blobs or open_blobs(settings),
         clock=clock,
-        url_guard=UrlGuard(given.resolver or system_resolver, settings.ssrf_allow),
+        url_guard=UrlGuard(
+            given.resolver or (system_resolver if settings.resolve_names else no_resolver),
+            settings.ssrf_allow,
+        ),
         queue=given.queue or open_queue(settings),
         metrics=given.metrics or NoMetrics(),
     )

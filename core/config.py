@@ -108,6 +108,9 @@ class Settings:
     max_body_bytes: int = 11 * MIB  # a 10 MB image plus multipart framing
     max_image_bytes: int = 10 * MIB
     ssrf_allow: tuple[str, ...] = ()
+    # False: image_url host names are never looked up (every name is unresolvable, so
+    # refused); for machines without DNS, and for fuzzing without leaving loopback.
+    resolve_names: bool = True
 
     @classmethod
     def from_env(
@@ -148,4 +151,6 @@ class Settings:
             max_body_bytes=_int(env, "IMGGO_FN_MAX_BODY_BYTES", cls.max_body_bytes),
             max_image_bytes=_int(env, "IMGGO_FN_MAX_IMAGE_BYTES", cls.max_image_bytes),
             ssrf_allow=_list(env.get("IMGGO_FN_SSRF_ALLOW")),
+            resolve_names=env.get("IMGGO_FN_RESOLVE_NAMES", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
         )

@@ -123,9 +123,9 @@ class HttpApp:
         try:
             route, params = self._router.match(request.method.upper(), request.path)
             request.path_params = params
-            _refuse_empty_query(route, request)
             if route.auth:
                 request.tenant = self._authenticate(request)
+            _refuse_empty_query(route, request)
             # An empty body needs no limit, and /health must not build the services.
             if request.body and len(request.body) > self.max_body_bytes:
                 raise PayloadTooLargeError(f"the body is larger than {self.max_body_bytes} bytes")

@@ -82,7 +82,12 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {"Error": schemas.ERROR, "Job": schemas.JOB, "Batch": schemas.BATCH},
+            "schemas": {
+                "Error": schemas.ERROR,
+                "Job": schemas.JOB,
+                "Batch": schemas.BATCH,
+                "JsonValue": schemas.JSON_VALUE,
+            },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

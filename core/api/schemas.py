@@ -5,8 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from core.domain.job import JobStatus
+from core.domain.json_input import MAX_SAFE_INTEGER
 
 STATUS_ENUM = [s.value for s in JobStatus]
+
+# What core.domain.json_input accepts anywhere in a body, as JSON Schema can say it:
+# numbers within +/-(2**53 - 1) (NaN and Infinity are not JSON). Lone surrogates and
+# nesting deeper than 32 levels are refused too, which JSON Schema cannot express.
+JSON_VALUE_REF = {"$ref": "#/components/schemas/JsonValue"}
+JSON_VALUE: dict[str, Any] = {
+    "description": "any JSON value whose numbers lie within +/-(2**53 - 1)",
+    "anyOf": [
+        {"type": ["string", "boolean", "null"]},
+        {"type": "number", "minimum": -MAX_SAFE_INTEGER, "maximum": MAX_SAFE_INTEGER},
+        {"type": "array", "items": JSON_VALUE_REF},
+        {"type": "object", "additionalProperties": JSON_VALUE_REF},
+    ],
+}
+JSON_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": JSON_VALUE_REF}
 
 ERROR: dict[str, Any] = {
     "type": "object",
@@ -55,9 +71,10 @@ SUBMIT_JSON: dict[str, Any] = {
     "properties": {
         "pattern_id": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,128}$"},
         "image_url": {"type": "string", "format": "uri"},
-        "extras": {"type": "object"},
+        "extras": JSON_OBJECT,
         "idempotency_key": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,255}$"},
     },
+    "additionalProperties": JSON_VALUE_REF,
 }
 
 SUBMIT_MULTIPART: dict[str, Any] = {
@@ -90,10 +107,12 @@ BATCH_REQUEST: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "required": ["image_url"],
-                "properties": {"image_url": {"type": "string"}, "extras": {"type": "object"}},
+                "properties": {"image_url": {"type": "string"}, "extras": JSON_OBJECT},
+                "additionalProperties": JSON_VALUE_REF,
             },
         },
     },
+    "additionalProperties": JSON_VALUE_REF,
 }
 
 BATCH: dict[str, Any] = {
@@ -115,10 +134,11 @@ WEBHOOK: dict[str, Any] = {
         "event": {"type": "string", "enum": ["job.succeeded", "job.failed"]},
         "job_id": {"type": "string"},
         "pattern_id": {"type": "string"},
-        "manifest": {"type": ["object", "null"]},
+        "manifest": {"anyOf": [JSON_OBJECT, {"type": "null"}]},
         "error": {"type": ["string", "null"]},
         "timestamp": {"type": "string", "format": "date-time"},
     },
+    "additionalProperties": JSON_VALUE_REF,
 }
 
 UPLOAD_REQUEST: dict[str, Any] = {
@@ -132,9 +152,10 @@ UPLOAD_REQUEST: dict[str, Any] = {
         },
         "size": {"type": "integer", "minimum": 1, "description": "exact byte count"},
         "filename": {"type": "string"},
-        "extras": {"type": "object"},
+        "extras": JSON_OBJECT,
         "idempotency_key": {"type": "string"},
     },
+    "additionalProperties": JSON_VALUE_REF,
 }
 
 UPLOAD: dict[str, Any] = {

@@ -28,6 +28,11 @@ def system_resolver(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+def no_resolver(host: str) -> list[str]:
+    """IMGGO_FN_RESOLVE_NAMES=0: no name is ever looked up."""
+    raise OSError(f"name resolution is off (IMGGO_FN_RESOLVE_NAMES=0): {host}")
+
+
 def _numeric_host(host: str) -> IPAddress | None:
     """The address a numeric host spells, in any spelling inet_aton accepts, or None."""
     try:
