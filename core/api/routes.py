@@ -220,7 +220,8 @@ def create_upload(ctx: AppContext, request: Request) -> Response:
         tenant=_tenant(request),
         pattern_id=_str_field(body, "pattern_id", required=True) or "",
         content_type=_str_field(body, "content_type", required=True) or "",
-        size=size if isinstance(size, int) else -1,
+        # bool is an int to Python, not a size to anyone.
+        size=size if isinstance(size, int) and not isinstance(size, bool) else -1,
         filename=_str_field(body, "filename", required=False),
         extras=_extras(body.get("extras")),
         idempotency_key=_idempotency_key(
