@@ -53,7 +53,11 @@ async function call(path, { method = "GET", body, cache = "no-store" } = {}) {
     if (err.name === "TimeoutError") {
       throw new ApiError(0, "timeout", "the server did not answer in time");
     }
-    throw new ApiError(0, "unreachable", "the server is not reachable (is imggo-fn serve running?)");
+    throw new ApiError(
+      0,
+      "unreachable",
+      "the server is not reachable (is imggo-fn serve running?)",
+    );
   }
   if (!response.ok) {
     const error = await errorOf(response);

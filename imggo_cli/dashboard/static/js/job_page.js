@@ -14,11 +14,15 @@ function jobIdFromPath() {
   return decodeURIComponent(location.pathname.slice("/jobs/".length));
 }
 
+function describeUpload(source) {
+  return `${source.filename || "upload"} (${source.content_type || "?"}, ${bytes(source.size)})`;
+}
+
 function facts(job) {
   const rows = [
     ["Status", statusPill(job.status)],
     ["Pattern", el("code", {}, job.pattern_id)],
-    ["Source", job.source.kind === "url" ? safeLink(job.source.url) : `${job.source.filename || "upload"} (${job.source.content_type || "?"}, ${bytes(job.source.size)})`],
+    ["Source", job.source.kind === "url" ? safeLink(job.source.url) : describeUpload(job.source)],
     ["Created", timeNode(job.created_at)],
     ["Updated", timeNode(job.updated_at)],
     ["Completed", timeNode(job.completed_at)],
@@ -28,9 +32,14 @@ function facts(job) {
   ];
   if (job.idempotency_key) rows.push(["Idempotency key", el("code", {}, job.idempotency_key)]);
   if (job.batch_id) rows.push(["Batch", el("code", {}, job.batch_id)]);
-  if (job.dedupe_of) rows.push(["Same image as", el("a", { href: `/jobs/${encodeURIComponent(job.dedupe_of)}` }, job.dedupe_of)]);
+  if (job.dedupe_of) {
+    const earlier = el("a", { href: `/jobs/${encodeURIComponent(job.dedupe_of)}` }, job.dedupe_of);
+    rows.push(["Same image as", earlier]);
+  }
   if (job.content_sha256) rows.push(["SHA-256", el("code", { class: "hash" }, job.content_sha256)]);
-  if (Object.keys(job.extras || {}).length) rows.push(["Extras", el("code", {}, JSON.stringify(job.extras))]);
+  if (Object.keys(job.extras || {}).length) {
+    rows.push(["Extras", el("code", {}, JSON.stringify(job.extras))]);
+  }
   if (job.expires_at) rows.push(["Kept until", timeNode(job.expires_at)]);
   return rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]);
 }
@@ -43,12 +52,16 @@ function preview(job) {
     box.replaceChildren(img);
     imageUrl(job.links.image).then(
       (url) => (img.src = url),
-      (err) => box.replaceChildren(el("p", { class: "muted" }, `image not available: ${err.message}`)),
+      (err) =>
+        box.replaceChildren(el("p", { class: "muted" }, `image not available: ${err.message}`)),
     );
     caption.textContent = job.source.filename || "";
   } else if (job.source.kind === "url") {
     // Not loaded on its own: that would call the image's site from this page.
-    box.replaceChildren(el("p", { class: "muted" }, "The image is at its URL; open it in a new tab:"), safeLink(job.source.url));
+    box.replaceChildren(
+      el("p", { class: "muted" }, "The image is at its URL; open it in a new tab:"),
+      safeLink(job.source.url),
+    );
   } else {
     box.replaceChildren(el("p", { class: "muted" }, "The image has not been uploaded yet."));
   }
@@ -61,7 +74,8 @@ function exportsFor(job, config) {
   const download = byId("export-download");
 
   async function select(view) {
-    for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
+    for (const tab of tabs.children)
+      tab.setAttribute("aria-selected", String(tab.dataset.view === view));
     show(byId("panel-table"), view === "table");
     show(byId("panel-export"), view !== "table");
     if (view === "table") return;
@@ -71,9 +85,15 @@ function exportsFor(job, config) {
     try {
       if (!cache.has(view)) {
         // `?format=json` answers the whole job view; the manifest itself is what we show.
-        cache.set(view, view === "json"
-          ? Promise.resolve({ text: JSON.stringify(job.manifest, null, 2), type: "application/json" })
-          : getText(jobPath(job.id, `?format=${encodeURIComponent(view)}`)));
+        cache.set(
+          view,
+          view === "json"
+            ? Promise.resolve({
+                text: JSON.stringify(job.manifest, null, 2),
+                type: "application/json",
+              })
+            : getText(jobPath(job.id, `?format=${encodeURIComponent(view)}`)),
+        );
       }
       const { text: body, type } = await cache.get(view);
       text.textContent = body;
@@ -91,7 +111,17 @@ function exportsFor(job, config) {
 
   tabs.replaceChildren(
     ...views.map(([view, label]) =>
-      el("button", { type: "button", role: "tab", class: "tab", "data-view": view, onclick: () => select(view) }, label),
+      el(
+        "button",
+        {
+          type: "button",
+          role: "tab",
+          class: "tab",
+          "data-view": view,
+          onclick: () => select(view),
+        },
+        label,
+      ),
     ),
   );
   byId("panel-table").replaceChildren(manifestTable(job.manifest, config.marker));
@@ -125,14 +155,11 @@ export function start(config) {
     show(byId("job"));
   }
 
-  const live = poller(
-    async () => {
-      render(await getJson(jobPath(id)));
-      clearNotice();
-      return !config.terminal.has(shown.status);
-    },
-    POLL_MS,
-  );
+  const live = poller(async () => {
+    render(await getJson(jobPath(id)));
+    clearNotice();
+    return !config.terminal.has(shown.status);
+  }, POLL_MS);
 
   return getJson(jobPath(id)).then(
     (job) => {
@@ -142,7 +169,10 @@ export function start(config) {
     (err) => {
       if (err.status === 401) return;
       const missing = byId("job-missing");
-      missing.replaceChildren(el("h2", {}, err.status === 404 ? "No such job" : "Could not load the job"), el("p", {}, err.message));
+      missing.replaceChildren(
+        el("h2", {}, err.status === 404 ? "No such job" : "Could not load the job"),
+        el("p", {}, err.message),
+      );
       show(missing);
     },
   );

@@ -38,7 +38,9 @@ export function start(config) {
       try {
         host = new URL(job.source.url).host;
       } catch {}
-      cell.append(el("div", { class: "thumb url" }, el("span", {}, "URL"), safeLink(job.source.url, host)));
+      cell.append(
+        el("div", { class: "thumb url" }, el("span", {}, "URL"), safeLink(job.source.url, host)),
+      );
     } else {
       cell.append(el("div", { class: "thumb none" }, "upload pending"));
     }
@@ -51,7 +53,13 @@ export function start(config) {
       "td",
       { class: "col-job" },
       el("a", { class: "job-link", href: `/jobs/${encodeURIComponent(job.id)}` }, title),
-      el("div", { class: "meta" }, el("span", { class: "pattern" }, job.pattern_id), " · ", el("code", {}, job.id.slice(0, 8))),
+      el(
+        "div",
+        { class: "meta" },
+        el("span", { class: "pattern" }, job.pattern_id),
+        " · ",
+        el("code", {}, job.id.slice(0, 8)),
+      ),
     );
     if (isSimulated(job.manifest, config.marker)) {
       cell.append(el("span", { class: "badge sim" }, "simulated"));
@@ -60,21 +68,36 @@ export function start(config) {
   }
 
   function data(job) {
-    if (job.status === "succeeded") return el("td", { class: "col-data" }, summary(job.manifest, config.marker, SUMMARY_FIELDS));
-    if (job.error) return el("td", { class: "col-data" }, el("span", { class: "error" }, `${job.error.code}: ${job.error.message}`));
+    if (job.status === "succeeded") {
+      return el("td", { class: "col-data" }, summary(job.manifest, config.marker, SUMMARY_FIELDS));
+    }
+    if (job.error) {
+      const why = el("span", { class: "error" }, `${job.error.code}: ${job.error.message}`);
+      return el("td", { class: "col-data" }, why);
+    }
     return el("td", { class: "col-data muted" }, "waiting for ImgGo…");
+  }
+
+  function cells(job) {
+    return [
+      describe(job),
+      el("td", { class: "col-status" }, statusPill(job.status)),
+      data(job),
+      el("td", { class: "col-age" }, timeNode(job.created_at)),
+    ];
   }
 
   function render(job) {
     const before = jobs.get(job.id);
     jobs.set(job.id, job);
-    const cells = [describe(job), el("td", { class: "col-status" }, statusPill(job.status)), data(job), el("td", { class: "col-age" }, timeNode(job.created_at))];
     let row = rows.get(job.id);
     if (!row) {
-      row = el("tr", { "data-job": job.id }, thumb(job), cells);
+      row = el("tr", { "data-job": job.id }, thumb(job), cells(job));
       rows.set(job.id, row);
     } else if (before.updated_at !== job.updated_at || before.status !== job.status) {
-      row.replaceChildren(row.firstChild, ...cells); // the thumbnail stays: it never changes
+      // The image cell is built once, so a loaded image is never fetched again (a direct
+      // upload to a cloud bucket that lands later shows its image on the next load).
+      row.replaceChildren(row.firstChild, ...cells(job));
     }
     row.dataset.status = job.status;
   }
@@ -84,7 +107,10 @@ export function start(config) {
     for (const job of ordered) tbody.append(rows.get(job.id)); // moves, never re-creates
     show(byId("empty"), jobs.size === 0);
     show(byId("more"), cursor !== null);
-    show(byId("simulated-banner"), ordered.some((job) => isSimulated(job.manifest, config.marker)));
+    show(
+      byId("simulated-banner"),
+      ordered.some((job) => isSimulated(job.manifest, config.marker)),
+    );
     const patterns = [...new Set(ordered.map((job) => job.pattern_id))];
     byId("known-patterns").replaceChildren(...patterns.map((p) => el("option", { value: p })));
     const input = byId("upload-pattern");
@@ -132,7 +158,12 @@ export function start(config) {
   }
 
   async function upload(file, pattern) {
-    const line = el("li", { class: "uploading" }, el("span", { class: "file" }, file.name), " uploading…");
+    const line = el(
+      "li",
+      { class: "uploading" },
+      el("span", { class: "file" }, file.name),
+      " uploading…",
+    );
     byId("upload-results").prepend(line);
     const form = new FormData();
     form.append("pattern_id", pattern);
@@ -140,11 +171,19 @@ export function start(config) {
     try {
       const job = await postForm("/v1/jobs", form);
       render(job);
-      line.replaceChildren(el("span", { class: "file" }, file.name), " submitted as ", el("a", { href: `/jobs/${encodeURIComponent(job.id)}` }, `job ${job.id.slice(0, 8)}`));
+      line.replaceChildren(
+        el("span", { class: "file" }, file.name),
+        " submitted as ",
+        el("a", { href: `/jobs/${encodeURIComponent(job.id)}` }, `job ${job.id.slice(0, 8)}`),
+      );
       line.className = "ok";
     } catch (err) {
       // One refused file says why and leaves the others going.
-      line.replaceChildren(el("span", { class: "file" }, file.name), " ", el("span", { class: "error" }, `${err.code}: ${err.message}`));
+      line.replaceChildren(
+        el("span", { class: "file" }, file.name),
+        " ",
+        el("span", { class: "error" }, `${err.code}: ${err.message}`),
+      );
       line.className = "failed";
     }
   }

@@ -43,7 +43,9 @@ function main() {
   const settings = config();
   let started = false;
   onUnauthorized(() => {
-    askForKey("The server refused the key. `imggo-fn serve` mints a new dev key each time it starts: paste the current one.");
+    askForKey(
+      "The server refused the key. `imggo-fn serve` mints a new dev key each time it starts: paste the current one.",
+    );
   });
   byId("key-form").addEventListener("submit", async (event) => {
     event.preventDefault();

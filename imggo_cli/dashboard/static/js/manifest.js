@@ -27,7 +27,16 @@ function grid(rows, depth) {
   return el(
     "table",
     { class: "grid" },
-    el("thead", {}, el("tr", {}, el("th", {}, "#"), columns.map((c) => el("th", {}, c)))),
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        el("th", {}, "#"),
+        columns.map((c) => el("th", {}, c)),
+      ),
+    ),
     el(
       "tbody",
       {},
@@ -62,9 +71,18 @@ function value(v, depth) {
   if (depth > MAX_DEPTH) return el("pre", { class: "deep" }, JSON.stringify(v, null, 2));
   if (Array.isArray(v)) {
     if (v.length === 0) return el("span", { class: "v-empty" }, "empty list");
-    if (v.every(isScalar)) return el("ul", { class: "chips" }, v.map((x) => el("li", {}, scalar(x))));
+    if (v.every(isScalar)) {
+      return el(
+        "ul",
+        { class: "chips" },
+        v.map((x) => el("li", {}, scalar(x))),
+      );
+    }
     if (v.every((x) => isObject(x) && Object.values(x).every(isScalar))) return grid(v, depth);
-    return fields(v.map((x, i) => [String(i), x]), depth);
+    return fields(
+      v.map((x, i) => [String(i), x]),
+      depth,
+    );
   }
   const entries = Object.entries(v);
   return entries.length ? fields(entries, depth) : el("span", { class: "v-empty" }, "empty");
@@ -73,7 +91,10 @@ function value(v, depth) {
 /** The whole manifest as a table; `marker` (the simulator's flag) is left to the badge. */
 export function manifestTable(manifest, marker) {
   if (!isObject(manifest)) return value(manifest, 0);
-  return fields(Object.entries(manifest).filter(([key]) => key !== marker), 0);
+  return fields(
+    Object.entries(manifest).filter(([key]) => key !== marker),
+    0,
+  );
 }
 
 /** Leaf values with dotted paths (`vendor.name`, `line_items.0.amount`), as the csv has. */
@@ -96,7 +117,9 @@ export function summary(manifest, marker, count) {
     { class: "summary" },
     all.slice(0, count).map(([path, v]) => [el("dt", {}, path), el("dd", {}, scalar(v))]),
   );
-  if (all.length > count) list.append(el("dd", { class: "more-fields" }, `+${all.length - count} more`));
+  if (all.length > count) {
+    list.append(el("dd", { class: "more-fields" }, `+${all.length - count} more`));
+  }
   return list;
 }
 
