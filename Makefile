@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := out/demo
 
-.PHONY: demo test lint typecheck unit bench serve clean fuzz
+.PHONY: demo test lint typecheck unit bench serve clean fuzz browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,21 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $(NODE_STAMP)
 
+## browser: Debian's chromium, which the dashboard tests drive through Playwright (pip, in
+## the dev extra; Playwright's own browser download is never used). Installed when missing
+## and we may; otherwise those tests fail and say how to get it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the dashboard tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	      || echo "note: could not install chromium: the dashboard tests will fail"; \
+	  else \
+	    echo "note: no chromium (apt-get install chromium as root): the dashboard tests will fail"; \
+	  fi; }
+
 ## test: lint, types and the whole test suite (what CI runs)
-test: $(STAMP) $(NODE_STAMP) lint typecheck
+test: $(STAMP) $(NODE_STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -67,6 +67,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from core.api.app import HttpApp
     from core.bootstrap import build_services, with_local_queue
+    from imggo_cli import dashboard
     from imggo_cli.local import dev_api_key, start_local
     from imggo_cli.server import LocalServer
 
@@ -78,7 +79,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         settings = replace(settings, ssrf_allow=(*settings.ssrf_allow, "127.0.0.1", "localhost"))
     services = with_local_queue(build_services(settings))
     try:
-        server = LocalServer(HttpApp(services), args.host, args.port)
+        server = LocalServer(HttpApp(services), args.host, args.port, local_routes=dashboard.handle)
     except OSError as exc:
         raise _UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
     if local.simulated:
@@ -97,6 +98,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(f"imggo-fn listening on {server.url}  (store {settings.store_url})")
     where = "embedded simulator at " if local.simulated else ""
     print(f"ImgGo: {where}{settings.imggo_base_url}")
+    print(f"dashboard: {server.url}/")
     auth = f"Authorization: Bearer {key}" if key else "Authorization: Bearer <your key>"
     if key:
         print(f"dev API key (tenant 'local', valid while this runs): {key}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -16,8 +17,12 @@ from core.api.http import Headers, Request, Response
 
 log = logging.getLogger("imggo.server")
 
+# Paths the local server answers itself before the core app (the dashboard): None
+# means "not mine". The cloud handlers have no such hook.
+LocalRoutes = Callable[[Request], Response | None]
 
-def _handler_class(app: HttpApp) -> type[BaseHTTPRequestHandler]:
+
+def _handler_class(app: HttpApp, local_routes: LocalRoutes | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "imggo-fn"
@@ -44,7 +49,8 @@ def _handler_class(app: HttpApp) -> type[BaseHTTPRequestHandler]:
                 query=Request.parse_query(parts.query),
                 body=body,
             )
-            self._send(app.handle(request))
+            local = local_routes(request) if local_routes is not None else None
+            self._send(local if local is not None else app.handle(request))
 
         def _send(self, response: Response, *, close: bool = False) -> None:
             self.send_response(response.status)
@@ -67,9 +73,16 @@ def _handler_class(app: HttpApp) -> type[BaseHTTPRequestHandler]:
 
 
 class LocalServer:
-    def __init__(self, app: HttpApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: HttpApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        local_routes: LocalRoutes | None = None,
+    ) -> None:
         self.app = app
-        self._httpd = ThreadingHTTPServer((host, port), _handler_class(app))
+        self._httpd = ThreadingHTTPServer((host, port), _handler_class(app, local_routes))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

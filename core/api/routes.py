@@ -155,6 +155,18 @@ def get_job(ctx: AppContext, request: Request) -> Response:
     return Response.json(200, job_view(query.get_job(ctx.services, _tenant(request), job_id)))
 
 
+def get_job_image(ctx: AppContext, request: Request) -> Response:
+    content_type, data = query.stored_image(
+        ctx.services, _tenant(request), request.path_params["job_id"]
+    )
+    response = Response(200, data)
+    response.headers["Content-Type"] = content_type
+    # Tenant data behind a key: never a shared cache; never sniffed into something else.
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query.get(name)
     if raw is None:
@@ -331,6 +343,20 @@ ROUTES: list[Route] = [
         "Read a job (refreshed from ImgGo when stale)",
         query=(FORMAT,),
         responses={"200": _ok(schemas.JOB)},
+        tags=("jobs",),
+    ),
+    Route(
+        "GET",
+        "/v1/jobs/{job_id}/image",
+        get_job_image,
+        "getJobImage",
+        "The uploaded image of a job (uploads only; see links.image)",
+        responses={
+            "200": {
+                "description": "The image bytes",
+                "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
         tags=("jobs",),
     ),
     Route(

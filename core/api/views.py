@@ -46,8 +46,15 @@ def job_view(job: Job) -> dict[str, Any]:
         "updated_at": iso(job.updated_at),
         "completed_at": iso(job.completed_at),
         "expires_at": iso(job.expires_at),
-        "links": {"self": job_location(job.id)},
+        "links": _job_links(job),
     }
+
+
+def _job_links(job: Job) -> dict[str, str]:
+    links = {"self": job_location(job.id)}
+    if job.source.kind == "upload":  # the only source whose bytes we keep and serve
+        links["image"] = f"{job_location(job.id)}/image"
+    return links
 
 
 def batch_view(batch: Batch, items: list[ItemOutcome]) -> dict[str, Any]:

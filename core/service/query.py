@@ -117,3 +117,21 @@ def list_jobs(
         raise ValidationError(
             "cursor is not one this API gave out", code="invalid_cursor"
         ) from None
+
+
+def stored_image(services: Services, tenant: str, job_id: str) -> tuple[str, bytes]:
+    """(content type, bytes) of the image a job was uploaded with. Only uploads have one:
+    a URL job's image lives at the URL, and we never fetch it on a reader's behalf."""
+    job = load(services, tenant, job_id)
+    source = job.source
+    if source.kind != "upload" or source.blob_key is None:
+        raise NotFoundError(
+            f"job {job_id} has no stored image (its source is {source.kind})",
+            code="image_not_stored",
+            details={"source": source.kind},
+        )
+    data = services.blobs.get(source.blob_key)
+    if data is None:  # the blob store's retention outlived by the job record
+        raise NotFoundError(f"the image of job {job_id} is no longer kept", code="image_gone")
+    # The type was sniffed from the bytes at upload (or checked against the declaration).
+    return source.content_type or "application/octet-stream", data
