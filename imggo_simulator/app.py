@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# The project's one multipart parser: the only core module the simulator uses.
+from core.api.multipart import MultipartError, parse_form
+
 from .chaos import Chaos
 from .config import SimulatorConfig
 from .fetch import MAX_IMAGE_BYTES, host_of
 from .formats import FORMATS, render
 from .http_types import ApiError, Request, Response, bad_request, dumps, not_found, ok
-from .multipart import parse_multipart
 from .patterns import Pattern, PatternRegistry
 from .processing import JobProcessor
 from .ratelimit import FixedWindowLimiter
@@ -400,10 +402,12 @@ def _json_submission(body: Any) -> _Submission:
 
 def _multipart_submission(request: Request) -> _Submission:
     try:
-        parts = parse_multipart(request.body, request.header("content-type") or "")
-    except ValueError as exc:
-        raise bad_request(f"Malformed multipart body: {exc}", "INVALID_MULTIPART") from exc
-    fields = {p.name: p for p in parts}
+        fields = parse_form(request.body, request.header("content-type") or "")
+    except MultipartError as exc:
+        # Over-limit forms too: the real service answers every unreadable body 400.
+        raise bad_request(
+            f"Malformed multipart body: {exc.message}", "INVALID_MULTIPART", **exc.details
+        ) from exc
     image = fields.get("image")
     if image is None or image.filename is None:
         raise bad_request("multipart field 'image' (a file) is required", field="image")
