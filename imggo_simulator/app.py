@@ -82,10 +82,15 @@ def user_id_for(api_key: str) -> str:
 
 
 class SimulatorApp:
-    def __init__(self, config: Callable[[], SimulatorConfig], base_url: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        config: Callable[[], SimulatorConfig],
+        base_url: Callable[[], str],
+        retention_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
         self._base_url = base_url
-        self.store = JobStore()
+        self.store = JobStore(config, retention_clock)
         self.patterns = PatternRegistry()
         self.limiter = FixedWindowLimiter()
         self.chaos = Chaos(config().seed)
