@@ -66,6 +66,7 @@ ROUTES = (
     _route("GET", "/api/patterns", "list_patterns"),
     _route("POST", "/api/patterns", "create_pattern"),
     _route("GET", "/api/patterns/{id}", "get_pattern"),
+    _route("PATCH", "/api/patterns/{id}", "update_pattern"),
     _route("DELETE", "/api/patterns/{id}", "delete_pattern"),
     _route("POST", "/api/patterns/{id}/ingest", "ingest", chaos=True),
     _route("GET", "/api/jobs/{id}", "get_job", chaos=True),
@@ -232,6 +233,16 @@ class SimulatorApp:
 
     def get_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
         return ok(self._pattern(params["id"], user_id).data)
+
+    def update_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
+        updated = self.patterns.update(params["id"], _json_body(request), user_id)
+        if updated is None:
+            raise not_found(
+                f"Pattern {params['id']} not found among this API key's patterns"
+                " (built-in patterns are read-only)",
+                "PATTERN_NOT_FOUND",
+            )
+        return ok(updated.data)
 
     def delete_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
         self._pattern(params["id"], user_id)
