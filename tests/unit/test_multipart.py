@@ -267,7 +267,7 @@ def test_what_httpx_encodes_is_read_back(fields: dict[str, tuple[bytes, str | No
         if filename is not None
     }
     if not files:  # httpx writes a form only when there is a file
-        files = {"__file": ("x.png", b"", "image/png")}
+        files = {"\x7f": ("x.png", b"", "image/png")}  # a name never drawn (Cc is excluded)
     request = httpx.Request(
         "POST",
         "http://127.0.0.1/",
