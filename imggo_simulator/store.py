@@ -2,15 +2,23 @@
 
 One lock guards it all: every operation is a few dict look-ups, far cheaper than the
 HTTP parsing around it, so finer locking would buy nothing.
+
+The table is bounded: finished jobs are kept in the order they finished and forgotten
+from the oldest on, once older than the retention or beyond the count (SimulatorConfig).
+Jobs still queued or running are never forgotten. A forgotten job takes its idempotency
+key with it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .config import SimulatorConfig
 from .timestamps import iso_ms, iso_ms_or_none
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
@@ -69,10 +77,19 @@ class JobRecord:
 
 
 class JobStore:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        config: Callable[[], SimulatorConfig],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`clock`: monotonic seconds that finished jobs age by (tests pass a manual one)."""
+        self._config = config
+        self._clock = clock
         self._lock = threading.Lock()
         self._jobs: dict[str, JobRecord] = {}
         self._by_key: dict[tuple[str, str], str] = {}  # (user id, idempotency key) -> job id
+        self._finished: OrderedDict[str, float] = OrderedDict()  # job id -> when, oldest first
+        self._created = 0
         self._ingest_calls = 0
 
     # ------------------------------------------------------------------ counters
@@ -84,9 +101,23 @@ class JobStore:
         with self._lock:
             return self._ingest_calls
 
-    def job_count(self) -> int:
+    def created_count(self) -> int:
+        """Jobs ever created, forgotten ones included."""
         with self._lock:
-            return len(self._jobs)
+            return self._created
+
+    def _forget_expired(self) -> None:
+        # Under the lock. Finish times only grow along _finished, so the oldest is first.
+        config = self._config()
+        horizon = self._clock() - config.job_retention_s
+        while self._finished:
+            job_id, finished = next(iter(self._finished.items()))
+            if finished > horizon and len(self._finished) <= config.max_finished_jobs:
+                return
+            del self._finished[job_id]
+            job = self._jobs.pop(job_id)
+            if job.idempotency_key is not None:
+                self._by_key.pop((job.user_id, job.idempotency_key), None)
 
     # ------------------------------------------------------------------ jobs
     def create_or_get(
@@ -95,12 +126,14 @@ class JobStore:
         """The job already holding (user, key), or a new one from `make()`; True if new.
         Check and insert happen under one lock, so concurrent retries cannot both create."""
         with self._lock:
+            self._forget_expired()
             if idempotency_key is not None:
                 existing_id = self._by_key.get((user_id, idempotency_key))
                 if existing_id is not None:
                     return self._jobs[existing_id], False
             job = make()
             self._jobs[job.id] = job
+            self._created += 1
             if idempotency_key is not None:
                 self._by_key[(user_id, idempotency_key)] = job.id
             return job, True
@@ -108,6 +141,7 @@ class JobStore:
     def public(self, job_id: str, user_id: str) -> dict[str, Any] | None:
         """The Job object, or None when there is none or it belongs to someone else."""
         with self._lock:
+            self._forget_expired()
             job = self._jobs.get(job_id)
             if job is None or job.user_id != user_id:
                 return None
@@ -157,6 +191,8 @@ class JobStore:
             job.manifest, job.error = job.outcome.manifest, job.outcome.error
             job.status = FAILED if job.outcome.error is not None else SUCCEEDED
             job.completed_at = job.updated_at = now
+            self._finished[job_id] = self._clock()
+            self._forget_expired()
             return job
 
     def pending_ids(self) -> list[str]:
@@ -165,4 +201,5 @@ class JobStore:
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
+            self._forget_expired()
             return [job.to_public() for job in self._jobs.values()]

@@ -1,8 +1,9 @@
 """Webhooks: registration per API key, and signed deliveries from a background worker.
 
 Delivery mirrors the real service: the body is the payload as JavaScript's JSON.stringify
-writes it (compact), signed with HMAC-SHA256 over those exact bytes, sent once, never
-retried. Receivers must therefore verify over the raw bytes they got.
+writes it (js_json.py: compact, `1` for 1.0, JS exponents), signed with HMAC-SHA256 over
+those exact bytes, sent once, never retried. Receivers must therefore verify over the raw
+bytes they got.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 
 from .config import SimulatorConfig
 from .fetch import host_allowed, host_of, new_client
-from .http_types import bad_request, dumps
+from .http_types import bad_request
+from .js_json import dumps as js_dumps
 from .store import SUCCEEDED, JobRecord
 from .timestamps import iso_ms, iso_ms_or_none
 from .workers import WorkerThreads
@@ -69,7 +71,8 @@ def event_of(job: JobRecord) -> str:
 
 
 def payload_bytes(job: JobRecord, timestamp: float) -> bytes:
-    """The delivery body, compact like JSON.stringify; the key order is the documented one."""
+    """The delivery body: JSON.stringify's bytes (the signature is over exactly these);
+    the key order is the documented one."""
     payload = {
         "event": event_of(job),
         "job_id": job.id,
@@ -78,7 +81,7 @@ def payload_bytes(job: JobRecord, timestamp: float) -> bytes:
         "error": job.error,
         "timestamp": iso_ms(timestamp),
     }
-    return dumps(payload)
+    return js_dumps(payload)
 
 
 class WebhookRegistry:
