@@ -37,7 +37,7 @@ from .webhooks import WebhookDispatcher, WebhookRegistry
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENCY_KEY_RE = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
+IDEMPOTENCY_KEY_RE = re.compile(r"[a-zA-Z0-9_-]{1,255}")
 ALLOWED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"})
 # A job is `queued` for this share of processing_s, then `running` for the rest.
 QUEUED_SHARE = 0.25
@@ -474,7 +474,7 @@ def _text_field(data: bytes, name: str) -> str:
 
 
 def _check_idempotency_key(key: Any) -> None:
-    if not isinstance(key, str) or not IDEMPOTENCY_KEY_RE.match(key):
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY_RE.fullmatch(key):
         raise bad_request(
             "idempotency_key must match ^[a-zA-Z0-9_-]{1,255}$", field="idempotency_key"
         )

@@ -23,6 +23,9 @@ JSON_VALUE: dict[str, Any] = {
     ],
 }
 JSON_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": JSON_VALUE_REF}
+# The full-match rules of core.service.submit, as ECMA regexes ($ is the end there).
+PATTERN_ID: dict[str, Any] = {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,128}$"}
+IDEMPOTENCY_KEY: dict[str, Any] = {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,255}$"}
 
 ERROR: dict[str, Any] = {
     "type": "object",
@@ -69,10 +72,10 @@ SUBMIT_JSON: dict[str, Any] = {
     "type": "object",
     "required": ["pattern_id", "image_url"],
     "properties": {
-        "pattern_id": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,128}$"},
+        "pattern_id": PATTERN_ID,
         "image_url": {"type": "string", "format": "uri"},
         "extras": JSON_OBJECT,
-        "idempotency_key": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,255}$"},
+        "idempotency_key": IDEMPOTENCY_KEY,
     },
     "additionalProperties": JSON_VALUE_REF,
 }
@@ -81,10 +84,10 @@ SUBMIT_MULTIPART: dict[str, Any] = {
     "type": "object",
     "required": ["pattern_id", "image"],
     "properties": {
-        "pattern_id": {"type": "string"},
+        "pattern_id": PATTERN_ID,
         "image": {"type": "string", "format": "binary"},
         "extras": {"type": "string", "description": "a JSON object, as a string"},
-        "idempotency_key": {"type": "string"},
+        "idempotency_key": IDEMPOTENCY_KEY,
     },
 }
 
@@ -100,7 +103,7 @@ BATCH_REQUEST: dict[str, Any] = {
     "type": "object",
     "required": ["pattern_id", "items"],
     "properties": {
-        "pattern_id": {"type": "string"},
+        "pattern_id": PATTERN_ID,
         "items": {
             "type": "array",
             "minItems": 1,
@@ -145,15 +148,20 @@ UPLOAD_REQUEST: dict[str, Any] = {
     "type": "object",
     "required": ["pattern_id", "content_type", "size"],
     "properties": {
-        "pattern_id": {"type": "string"},
+        "pattern_id": PATTERN_ID,
         "content_type": {
             "type": "string",
             "enum": ["image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp"],
         },
-        "size": {"type": "integer", "minimum": 1, "description": "exact byte count"},
+        "size": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_SAFE_INTEGER,
+            "description": "exact byte count (413 past the image limit)",
+        },
         "filename": {"type": "string"},
         "extras": JSON_OBJECT,
-        "idempotency_key": {"type": "string"},
+        "idempotency_key": IDEMPOTENCY_KEY,
     },
     "additionalProperties": JSON_VALUE_REF,
 }
