@@ -162,7 +162,9 @@ class AwsStack:
             time.sleep(0.05)
 
 
-def _setup_stack(moto_url: str, tmp_path: Path, config: SimulatorConfig, **env: str) -> AwsStack:
+def _setup_stack(
+    moto_url: str, tmp_path: Path, config: SimulatorConfig, max_receive_count: int, **env: str
+) -> AwsStack:
     simulator = SimulatorServer(config).start()
     table, bucket, queue = unique("jobs"), unique("uploads"), unique("work")
     store = DynamoDbJobStore(table)
@@ -176,7 +178,9 @@ def _setup_stack(moto_url: str, tmp_path: Path, config: SimulatorConfig, **env: 
     queue_url = sqs.create_queue(
         QueueName=queue,
         Attributes={
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+            ),
             "VisibilityTimeout": "30",
         },
     )["QueueUrl"]
@@ -224,9 +228,11 @@ def make_stack(moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     process environment set as the functions' configuration would set it."""
     made: list[AwsStack] = []
 
-    def make(config: SimulatorConfig | None = None, **env: str) -> AwsStack:
+    def make(
+        config: SimulatorConfig | None = None, *, max_receive_count: int = 1, **env: str
+    ) -> AwsStack:
         config = config or SimulatorConfig(processing_s=0.05)
-        stack = _setup_stack(moto_url, tmp_path, config, **env)
+        stack = _setup_stack(moto_url, tmp_path, config, max_receive_count, **env)
         for name, value in stack.env.items():
             monkeypatch.setenv(name, value)
         aws_runtime.reset_for_tests()  # a fresh "container" for this configuration

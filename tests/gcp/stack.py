@@ -60,6 +60,7 @@ class GcpStack:
     topic: str
     subscription: str
     client: httpx.Client
+    env: dict[str, str]  # what the functions were started with
 
     def url(self, target: str) -> str:
         return self.servers[target].url
@@ -90,7 +91,9 @@ class GcpStack:
 
 
 @contextmanager
-def gcp_stack(repo_root: Path, work_dir: Path) -> Iterator[GcpStack]:
+def gcp_stack(
+    repo_root: Path, work_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[GcpStack]:
     """Needs FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST and the offline env set."""
     key = throwaway_key(work_dir)
     gcs = GcsStandIn(key.public_key)
@@ -125,6 +128,7 @@ def gcp_stack(repo_root: Path, work_dir: Path) -> Iterator[GcpStack]:
         "IMGGO_FN_RECONCILE_AGE_S": "0",
         "STORAGE_EMULATOR_HOST": gcs.url,
         "GOOGLE_APPLICATION_CREDENTIALS": str(key.path),
+        **(extra_env or {}),
     }
     # Start all four at once: each boots in about a second, mostly imports.
     with ThreadPoolExecutor(len(TARGETS)) as pool:
@@ -159,6 +163,7 @@ def gcp_stack(repo_root: Path, work_dir: Path) -> Iterator[GcpStack]:
             topic,
             subscription,
             client,
+            env,
         )
     finally:
         client.close()

@@ -24,3 +24,28 @@ def base_url(httpd: ThreadingHTTPServer) -> str:
 def stop(httpd: ThreadingHTTPServer) -> None:
     httpd.shutdown()
     httpd.server_close()
+
+
+class Blackhole:
+    """A loopback port that completes TCP handshakes (the kernel's backlog) and never
+    answers: what a store looks like when its network path is gone. A client without
+    a total timeout waits on it forever."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(128)  # never accept()ed
+        self.port = self._socket.getsockname()[1]
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def close(self) -> None:
+        self._socket.close()
