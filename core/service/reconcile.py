@@ -49,7 +49,7 @@ def reconcile(services: Services, *, limit: int | None = None) -> ReconcileRepor
     limit = settings.reconcile_limit if limit is None else limit
     pending = services.store.list_pending(
         updated_before=now - settings.reconcile_age_s, limit=limit
-    )
+    ).items
     counts = {"dispatched": 0, "advanced": 0, "gave_up": 0, "unchanged": 0}
     for job in pending:
         before = job.status
@@ -70,7 +70,7 @@ def reconcile(services: Services, *, limit: int | None = None) -> ReconcileRepor
             continue
         after = refresh(services, job)
         counts["advanced" if after.status is not before else "unchanged"] += 1
-    removed = services.store.delete_expired(now=now)
+    removed = services.store.delete_expired(now=now).removed
     report = ReconcileReport(checked=len(pending), expired_removed=removed, **counts)
     log.info("reconcile: %s", report.as_dict())
     return report
