@@ -3,7 +3,8 @@
 Adapters (core.adapters.*, and each cloud's) implement them; core.service only ever
 sees these names. Every store must honour the same promises, proven by
 tests/contract: create-if-absent, compare-and-set on `version`, forward-only
-updates decided by the caller, tenant-scoped listing with an opaque cursor, expiry.
+updates decided by the caller, tenant-scoped listing with an opaque cursor, expiry,
+and containment of a stored record no reader can decode (see UnreadableRecordError).
 """
 
 from __future__ import annotations
@@ -16,10 +17,38 @@ from core.domain.job import Job, JobStatus
 
 
 # --------------------------------------------------------------------------- store
+class UnreadableRecordError(Exception):
+    """A record is stored under this id but cannot be decoded: corrupted in place, or
+    written by buggy or newer code. It names the record and the decoder's exception type
+    only; its content (customer data, perhaps secrets) is never carried, not even as
+    the exception's cause."""
+
+    def __init__(self, kind: str, record_id: str, reason: str) -> None:
+        super().__init__(f"stored {kind} {record_id} cannot be read ({reason})")
+        self.kind = kind  # "job" or "batch"
+        self.record_id = record_id
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Page:
+    """One stretch of a scan (a listing page, the pending jobs). A record in it that
+    cannot be decoded is not in `items` but named in `unreadable`, by id: it still takes
+    its place in the stretch, so `next_cursor` resumes after it and every record of a
+    scan is either returned or named exactly once."""
+
     items: list[Job]
     next_cursor: str | None = None
+    unreadable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one expiry sweep did. `skipped`: expired records it could not remove this
+    time (each logged by id); a later sweep, or the backend's TTL, tries again."""
+
+    removed: int = 0
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,7 +95,9 @@ class JobStore(Protocol):
         """Store `job` if no job has its id. Returns (the stored job, True) when this call
         created it, else (the job already there, False). The stored job has version 1."""
 
-    def get(self, job_id: str) -> Job | None: ...
+    def get(self, job_id: str) -> Job | None:
+        """The live job, or None. UnreadableRecordError when one is stored but cannot be
+        decoded; listings and scans never raise that, they name the record instead."""
 
     def compare_and_set(self, job: Job) -> Job | None:
         """Write `job` only if the stored version still equals `job.version`; the written
@@ -82,8 +113,17 @@ class JobStore(Protocol):
     ) -> Page:
         """The tenant's jobs, newest first (created_at, then id), optionally of one status."""
 
-    def list_pending(self, *, updated_before: float, limit: int) -> list[Job]:
-        """Non-terminal jobs of any tenant not updated since `updated_before`, oldest first."""
+    def list_pending(self, *, updated_before: float, limit: int) -> Page:
+        """Non-terminal jobs of any tenant not updated since `updated_before`, oldest first
+        (at most `limit` records, readable or not; no cursor)."""
+
+    def fail_unreadable(self, job_id: str, *, now: float) -> Job | None:
+        """If the live job stored under `job_id` cannot be decoded, replace it - only if it
+        is still that same record, so a concurrent good write is never clobbered - by a
+        minimal `failed` job (error `unreadable_record`) that keeps its id and, where
+        the store can read them beside the document, its tenant, created_at and expiry.
+        The job written, or None when nothing was: no such live job, it reads fine, or
+        it changed meanwhile."""
 
     def claim_key(self, key: str, job_id: str, *, expires_at: float | None, now: float) -> str:
         """Point the lookup `key` at `job_id` unless it already points at a live job.
@@ -96,10 +136,13 @@ class JobStore(Protocol):
 
     def create_batch(self, batch: Batch) -> tuple[Batch, bool]: ...
 
-    def get_batch(self, batch_id: str) -> Batch | None: ...
+    def get_batch(self, batch_id: str) -> Batch | None:
+        """The live batch, or None; UnreadableRecordError as for `get`."""
 
-    def delete_expired(self, *, now: float) -> int:
-        """Remove what has expired; stores with native TTL may return 0 and let the cloud do it."""
+    def delete_expired(self, *, now: float) -> Sweep:
+        """Remove what has expired, judged without decoding documents, so an unreadable
+        record goes too; a record that cannot be removed is skipped, not fatal. Stores
+        with native TTL may remove nothing and let the cloud do it."""
 
     def ping(self) -> None:
         """Raise if the store cannot be reached (readiness)."""

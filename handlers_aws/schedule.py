@@ -18,7 +18,7 @@ def _handle(event: Any, context: Any) -> dict[str, int]:
     runtime.refresh_if_due()
     report = reconcile(runtime.services).as_dict()
     obs = observability()
-    for name in ("advanced", "dispatched", "gave_up"):
+    for name in ("advanced", "dispatched", "gave_up", "unreadable", "errors"):
         obs.metrics.add_metric(
             name=f"Reconcile{name.title().replace('_', '')}",
             unit=MetricUnit.Count,

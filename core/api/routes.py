@@ -186,7 +186,12 @@ def list_jobs(ctx: AppContext, request: Request) -> Response:
         cursor=request.query.get("cursor"),
     )
     return Response.json(
-        200, {"items": [job_view(j) for j in page.items], "next_cursor": page.next_cursor}
+        200,
+        {
+            "items": [job_view(j) for j in page.items],
+            "next_cursor": page.next_cursor,
+            "skipped": len(page.unreadable),
+        },
     )
 
 

@@ -96,6 +96,10 @@ JOB_LIST: dict[str, Any] = {
     "properties": {
         "items": {"type": "array", "items": JOB},
         "next_cursor": {"type": ["string", "null"]},
+        "skipped": {
+            "type": "integer",
+            "description": "jobs of this page left out: their stored record cannot be read",
+        },
     },
 }
 

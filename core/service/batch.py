@@ -28,7 +28,7 @@ from core.domain.errors import (
     ValidationError,
 )
 from core.domain.job import Job, JobStatus
-from core.ports import Batch, ImageUpload, WorkItem
+from core.ports import Batch, ImageUpload, UnreadableRecordError, WorkItem
 from core.service.context import Services
 from core.service.submit import (
     NewJob,
@@ -38,6 +38,7 @@ from core.service.submit import (
     validate,
     validate_common,
 )
+from core.service.unreadable import get_or_set_aside
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -260,11 +261,22 @@ def load_batch(services: Services, tenant: str, batch_id: str) -> Batch:
     return batch
 
 
+_UNREADABLE_ITEM = {
+    "code": "unreadable_record",
+    "message": "the item's job is stored but cannot be read",
+}
+
+
 def batch_status(services: Services, batch: Batch) -> list[ItemOutcome]:
+    """Each item's outcome, on its own: an item whose job cannot be read shows that job
+    failed in place (core.service.unreadable), or that as its error, never a 500."""
     outcomes: list[ItemOutcome] = []
     for index, job_id in enumerate(batch.job_ids):
-        job = services.store.get(job_id) if job_id is not None else None
         error = batch.item_errors.get(index)
+        try:
+            job = get_or_set_aside(services, job_id) if job_id is not None else None
+        except UnreadableRecordError:
+            job, error = None, dict(_UNREADABLE_ITEM)
         if job is None and error is None:
             error = {"code": "job_missing", "message": "the item's job is not stored (yet)"}
         outcomes.append(ItemOutcome(index, job, error))

@@ -3,6 +3,9 @@
 Poll-through: a pending job whose news is older than `poll_after_s` is refreshed from
 ImgGo (or from the earlier job it follows) before it is returned, and saved with CAS,
 so a client polling us never waits on a webhook that was dropped.
+
+A stored job that cannot be decoded never fails a read: it is failed in place and shown
+as that failed job (core.service.unreadable), and a listing still returns the rest.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from core.domain.job import Job, JobStatus
 from core.ports import ImageApiError, Page
 from core.service.context import Services, update_job
 from core.service.submit import sync_from
+from core.service.unreadable import get_or_set_aside, set_aside
 
 log = logging.getLogger("imggo.service")
 
@@ -23,7 +27,7 @@ POLL_DEADLINE_S = 5.0
 
 
 def load(services: Services, tenant: str, job_id: str) -> Job:
-    job = services.store.get(job_id)
+    job = get_or_set_aside(services, job_id)
     # Another tenant's job answers exactly like a missing one: ids leak nothing.
     if job is None or job.tenant != tenant:
         raise NotFoundError(f"no job {job_id}", code="job_not_found")
@@ -112,11 +116,30 @@ def list_jobs(
     if not 1 <= limit <= 200:
         raise ValidationError("limit must be between 1 and 200", code="invalid_limit")
     try:
-        return services.store.list_jobs(tenant, status=parsed, limit=limit, cursor=cursor)
+        page = services.store.list_jobs(tenant, status=parsed, limit=limit, cursor=cursor)
     except ValueError:
         raise ValidationError(
             "cursor is not one this API gave out", code="invalid_cursor"
         ) from None
+    return _with_unreadable_failed(services, tenant, parsed, page) if page.unreadable else page
+
+
+def _with_unreadable_failed(
+    services: Services, tenant: str, status: JobStatus | None, page: Page
+) -> Page:
+    """`page` once each job it could not read is failed in place: shown as that failed
+    job where it still belongs (same created_at and id, so the same place, and the
+    cursor is untouched); named in `unreadable` only if it could not be failed."""
+    items = list(page.items)
+    left: list[str] = []
+    for job_id in page.unreadable:
+        failed = set_aside(services, job_id)
+        if failed is None:
+            left.append(job_id)
+        elif failed.tenant == tenant and status in (None, failed.status):
+            items.append(failed)
+    items.sort(key=lambda job: (job.created_at, job.id), reverse=True)
+    return Page(items, page.next_cursor, tuple(left))
 
 
 def stored_image(services: Services, tenant: str, job_id: str) -> tuple[str, bytes]:

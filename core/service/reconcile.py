@@ -4,6 +4,13 @@ Run on a schedule. Finds pending jobs nobody has touched for `reconcile_age_s`:
 accepted ones are (re)dispatched - safe, ImgGo dedupes on our job id - and queued or
 running ones are refreshed from ImgGo. Jobs pending past `give_up_after_s` are failed
 so nothing waits forever. Bounded per run; touched jobs go to the back of the line.
+
+Every job is handled on its own, so one bad record never costs the others their pass
+(every tenant's jobs share it): a record the store cannot decode is failed in place
+(see core.service.unreadable); a job whose handling raises is logged by id and
+exception type (never its content), counted, and failed with a reason - unless the
+failure was transient (a DomainError such as the store being unavailable), in which case
+the next pass tries it again and `give_up_after_s` still bounds it.
 """
 
 from __future__ import annotations
@@ -11,10 +18,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from core.domain.errors import DomainError
 from core.domain.job import Job, JobError, JobStatus, advance
+from core.ports import UnreadableRecordError
 from core.service.context import Services, update_job
 from core.service.query import refresh
 from core.service.submit import dispatch
+from core.service.unreadable import set_aside
 from core.service.uploads import UPLOAD_URL_TTL_S
 
 log = logging.getLogger("imggo.service")
@@ -22,12 +32,22 @@ log = logging.getLogger("imggo.service")
 
 @dataclass(frozen=True)
 class ReconcileReport:
+    """What one pass did. `checked` = dispatched + advanced + gave_up + unchanged +
+    unreadable + errors. `unreadable`: pending records the store could not decode, of
+    which `set_aside` were failed in place (the others are met again next pass).
+    `errors`: jobs whose handling raised. `expired_*`: what the expiry sweep removed,
+    and skipped (left for the next sweep)."""
+
     checked: int = 0
     dispatched: int = 0
     advanced: int = 0
     gave_up: int = 0
     unchanged: int = 0
+    unreadable: int = 0
+    set_aside: int = 0
+    errors: int = 0
     expired_removed: int = 0
+    expired_skipped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -35,6 +55,7 @@ class ReconcileReport:
 
 TIMED_OUT = JobError("timed_out", "ImgGo did not finish the job in time")
 NEVER_UPLOADED = JobError("upload_missing", "the image was never uploaded to the signed URL")
+NOT_PROCESSED = JobError("processing_failed", "the job could not be processed; submit it again")
 
 
 def _give_up(services: Services, job: Job, now: float, error: JobError = TIMED_OUT) -> Job:
@@ -43,34 +64,69 @@ def _give_up(services: Services, job: Job, now: float, error: JobError = TIMED_O
     )
 
 
+def _reconcile_one(services: Services, job: Job, now: float) -> str:
+    """Handle one pending job; the report counter it adds to."""
+    settings = services.settings
+    if now - job.created_at > settings.give_up_after_s:
+        after = _give_up(services, job, now)
+        return "gave_up" if after.status is JobStatus.FAILED else "unchanged"
+    if job.source.kind == "direct_upload":
+        if now - job.created_at > UPLOAD_URL_TTL_S + settings.reconcile_age_s:
+            _give_up(services, job, now, NEVER_UPLOADED)
+            return "gave_up"
+        return "unchanged"
+    if job.status is JobStatus.ACCEPTED and job.dedupe_of is None:
+        after = dispatch(services, job)
+        return "dispatched" if after.status is not JobStatus.ACCEPTED else "unchanged"
+    after = refresh(services, job)
+    return "advanced" if after.status is not job.status else "unchanged"
+
+
+def _contain(services: Services, job: Job, exc: Exception, now: float) -> None:
+    """After handling `job` raised `exc`: keep it from raising again next pass."""
+    if isinstance(exc, UnreadableRecordError):
+        # A record it depends on (the job itself, re-read; the one it follows) is bad.
+        log.warning("reconcile: job %s met unreadable %s %s", job.id, exc.kind, exc.record_id)
+        if exc.kind == "job":
+            set_aside(services, exc.record_id)
+        return
+    if isinstance(exc, DomainError):
+        log.warning("reconcile: job %s left for the next pass (%s)", job.id, exc.code)
+        return
+    log.warning(
+        "reconcile: job %s could not be processed (%s); failing it", job.id, type(exc).__name__
+    )
+    try:
+        update_job(
+            services.store,
+            job.id,
+            lambda cur: advance(cur, JobStatus.FAILED, now=now, error=NOT_PROCESSED),
+        )
+    except Exception as again:  # logged and counted already; the pass goes on
+        log.warning("reconcile: job %s could not be failed (%s)", job.id, type(again).__name__)
+
+
 def reconcile(services: Services, *, limit: int | None = None) -> ReconcileReport:
     settings = services.settings
     now = services.clock.now()
     limit = settings.reconcile_limit if limit is None else limit
-    pending = services.store.list_pending(
-        updated_before=now - settings.reconcile_age_s, limit=limit
+    scan = services.store.list_pending(updated_before=now - settings.reconcile_age_s, limit=limit)
+    counts = dict.fromkeys(("dispatched", "advanced", "gave_up", "unchanged", "errors"), 0)
+    set_aside_count = sum(set_aside(services, job_id) is not None for job_id in scan.unreadable)
+    for job in scan.items:
+        try:
+            counts[_reconcile_one(services, job, now)] += 1
+        except Exception as exc:  # one job's failure is not the pass's (see the docstring)
+            counts["errors"] += 1
+            _contain(services, job, exc, now)
+    sweep = services.store.delete_expired(now=now)
+    report = ReconcileReport(
+        checked=len(scan.items) + len(scan.unreadable),
+        unreadable=len(scan.unreadable),
+        set_aside=set_aside_count,
+        expired_removed=sweep.removed,
+        expired_skipped=sweep.skipped,
+        **counts,
     )
-    counts = {"dispatched": 0, "advanced": 0, "gave_up": 0, "unchanged": 0}
-    for job in pending:
-        before = job.status
-        if now - job.created_at > settings.give_up_after_s:
-            after = _give_up(services, job, now)
-            counts["gave_up" if after.status is JobStatus.FAILED else "unchanged"] += 1
-            continue
-        if job.source.kind == "direct_upload":
-            if now - job.created_at > UPLOAD_URL_TTL_S + settings.reconcile_age_s:
-                after = _give_up(services, job, now, NEVER_UPLOADED)
-                counts["gave_up"] += 1
-            else:
-                counts["unchanged"] += 1
-            continue
-        if job.status is JobStatus.ACCEPTED and job.dedupe_of is None:
-            after = dispatch(services, job)
-            counts["dispatched" if after.status is not JobStatus.ACCEPTED else "unchanged"] += 1
-            continue
-        after = refresh(services, job)
-        counts["advanced" if after.status is not before else "unchanged"] += 1
-    removed = services.store.delete_expired(now=now)
-    report = ReconcileReport(checked=len(pending), expired_removed=removed, **counts)
     log.info("reconcile: %s", report.as_dict())
     return report

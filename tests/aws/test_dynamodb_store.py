@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from core.adapters.aws import clients
 from core.adapters.clock import ManualClock
 from core.adapters.stores import open_store
-from core.adapters.stores.dynamodb import DynamoDbJobStore, order_key, parse_url
+from core.adapters.stores._records import dump_job
+from core.adapters.stores.dynamodb import DynamoDbJobStore, order_key, parse_order_key, parse_url
 from tests.aws.conftest import unique
+from tests.aws.plant import plant_item
 from tests.contract.accepted_input import AcceptedInputContract
 from tests.contract.store_contract import StoreContract
 
@@ -27,6 +31,9 @@ class TestDynamoDbStore(StoreContract, AcceptedInputContract):
         yield store
         store.client.delete_table(TableName=store.table)
         store.close()
+
+    def plant_raw(self, store: Any, **row: Any) -> None:
+        plant_item(store.client, store.table, **row)
 
 
 def test_order_keys_sort_like_the_pairs_they_encode() -> None:
@@ -53,4 +60,37 @@ def test_url_options(moto_url: str) -> None:
     assert isinstance(store, DynamoDbJobStore)
     store.create_table()
     store.ping()
+    store.close()
+
+
+def test_order_keys_read_back_as_the_pairs_they_encode() -> None:
+    # Cursors are made from the key of the last item of a page, which may be unreadable.
+    for value in (-1e300, -2.5, 0.0, 1e-300, 1_700_000_000.123456, 1e300):
+        for item_id in ("a", "job|with|bars", ""):
+            assert parse_order_key(order_key(value, item_id)) == (value, item_id)
+
+
+def test_fail_unreadable_loses_to_a_good_write_between_its_read_and_its_write(
+    moto_url: str,
+) -> None:
+    clock = ManualClock(start=1_700_000_000.0)
+    store = DynamoDbJobStore(unique("jobs"), clock=clock)
+    store.create_table()
+    now = clock.now()
+    row = {"job_id": "job-1", "tenant": "t", "created_at": now, "updated_at": now}
+    plant_item(store.client, store.table, raw="{garbage", **row)
+    good = StoreContract.make_job(clock, id="job-1", tenant="t").replace(version=1)
+    writer = clients.client("dynamodb")  # another client: another instance, say
+
+    def good_write_lands_first(params: dict[str, Any], **_: Any) -> None:
+        if "attribute_exists(pk)" in params.get("ConditionExpression", ""):
+            plant_item(writer, store.table, raw=dump_job(good), **row)
+
+    store.client.meta.events.register(
+        "before-parameter-build.dynamodb.PutItem", good_write_lands_first
+    )
+    assert store.fail_unreadable("job-1", now=now) is None
+    assert store.get("job-1") == good
+    writer.close()
+    store.client.delete_table(TableName=store.table)
     store.close()

@@ -95,7 +95,7 @@ def test_function_url_event(stack: AwsStack) -> None:
         lambda_events.function_url("GET", "/v1/jobs", headers=auth(), query="limit=2")
     )
     assert result.status == 200, result.body
-    assert result.json() == {"items": [], "next_cursor": None}
+    assert result.json() == {"items": [], "next_cursor": None, "skipped": 0}
 
 
 def test_named_stage_prefix_is_stripped(stack: AwsStack) -> None:

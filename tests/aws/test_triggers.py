@@ -15,7 +15,9 @@ from core.service.messages import encode_work_item
 from imggo_simulator import SimulatorConfig
 from tests.aws import lambda_events
 from tests.aws.conftest import TENANT, ApiGatewayShim, AwsStack, register_webhook
+from tests.aws.plant import plant_item
 from tests.support.images import png
+from tests.support.unreadable import SECRET, job_record, unreadable_doc
 
 
 def _ctx() -> lambda_events.LambdaContext:
@@ -220,3 +222,38 @@ def test_scheduled_reconcile_recovers_a_dropped_webhook(make_stack) -> None:
     assert report["advanced"] == 1, report
     assert stack.store.get(job_id).status is JobStatus.SUCCEEDED
     assert json.loads(json.dumps(report)) == report
+
+
+def test_scheduled_reconcile_goes_on_past_an_unreadable_job(make_stack, capsys) -> None:
+    from handlers_aws.schedule import handler as scheduled
+
+    stack = make_stack(
+        SimulatorConfig(processing_s=0.02, webhook_drop_rate=1.0),
+        IMGGO_FN_POLL_AFTER_S="3600",
+        IMGGO_FN_RECONCILE_AGE_S="0",
+    )
+    created = stack.api(
+        "POST", "/v1/jobs", body=png(43), content_type="image/png", query="pattern_id=receipt"
+    )
+    job_id = created.json()["id"]
+    # Another tenant's job, stored with a document no reader can decode: older, so the
+    # pending scan meets it first.
+    then = time.time() - 60
+    record = job_record("bad-1", "other", created_at=then, updated_at=then)
+    plant_item(
+        stack.store.client,
+        stack.table,
+        job_id="bad-1",
+        tenant="other",
+        raw=unreadable_doc("not_json", record),
+        created_at=then,
+        updated_at=then,
+    )
+    time.sleep(0.3)  # ImgGo finished; its webhook was lost
+    report = scheduled(lambda_events.scheduled(), _ctx())
+    assert (report["advanced"], report["unreadable"], report["set_aside"]) == (1, 1, 1), report
+    assert stack.store.get(job_id).status is JobStatus.SUCCEEDED
+    failed = stack.store.get("bad-1")
+    assert failed.status is JobStatus.FAILED and failed.error.code == "unreadable_record"
+    emitted = capsys.readouterr().out
+    assert '"ReconcileUnreadable"' in emitted and SECRET not in emitted

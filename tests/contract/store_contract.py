@@ -18,6 +18,9 @@ a `store` fixture. Nothing else is needed:
             yield store
             store.close()
 
+and, for the tests of records no reader can decode, a `plant_raw` method that writes a job
+row with a given document straight to the backend (its SDK or SQL, never the adapter).
+
 What the fixture must give:
 - A fresh, EMPTY store per test. `list_pending` spans every tenant, so leftovers from
   another test would show up (use a new table / collection / key prefix per test).
@@ -40,7 +43,8 @@ import pytest
 
 from core.adapters.clock import ManualClock
 from core.domain.job import Job, JobError, JobSource, JobStatus, advance
-from core.ports import Batch, BulkJobStore, JobStore
+from core.ports import Batch, BulkJobStore, JobStore, UnreadableRecordError
+from tests.support.unreadable import SECRET, UNREADABLE_DOCS, job_record, unreadable_doc
 
 T = TypeVar("T")
 
@@ -116,6 +120,23 @@ class StoreContract:
     @pytest.fixture
     def store(self, clock: ManualClock) -> JobStore:
         raise NotImplementedError("subclasses provide the store under test")
+
+    def plant_raw(
+        self,
+        store: JobStore,
+        *,
+        job_id: str,
+        tenant: str,
+        raw: str,
+        created_at: float,
+        updated_at: float,
+        status: str,
+        expires_at: float | None,
+    ) -> None:
+        """Write a job whose stored document is `raw`, with index fields (tenant, status,
+        times, expiry) as given, straight to the backend: as corrupt data, or data written
+        by buggy or newer code, would sit there."""
+        raise NotImplementedError("subclasses plant raw rows in their backend")
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -477,7 +498,7 @@ class StoreContract:
             store.create(self.make_job(clock, status=s, tenant=t, updated_at=t0 + age))[0]
             for s, t, age in statuses
         ]
-        pending = store.list_pending(updated_before=t0 + 10, limit=100)
+        pending = store.list_pending(updated_before=t0 + 10, limit=100).items
         expected = sorted(
             (j for j in jobs if not j.terminal and j.updated_at < t0 + 10),
             key=lambda j: (j.updated_at, j.id),
@@ -485,18 +506,18 @@ class StoreContract:
         assert [j.id for j in pending] == [j.id for j in expected]
         assert [j.status for j in pending][:1] == [JobStatus.ACCEPTED]
         assert len(pending) == 4
-        assert store.list_pending(updated_before=t0 + 10, limit=2) == pending[:2]
+        assert store.list_pending(updated_before=t0 + 10, limit=2).items == pending[:2]
 
     def test_list_pending_drops_jobs_once_terminal(
         self, store: JobStore, clock: ManualClock
     ) -> None:
         job, _ = store.create(self.make_job(clock, status=JobStatus.RUNNING))
         later = clock.now() + 1
-        assert [j.id for j in store.list_pending(updated_before=later, limit=10)] == [job.id]
+        assert [j.id for j in store.list_pending(updated_before=later, limit=10).items] == [job.id]
         done = advance(job, JobStatus.FAILED, now=job.updated_at, error=JobError("x", "y"))
         assert done is not None
         assert store.compare_and_set(done) is not None
-        assert store.list_pending(updated_before=later, limit=10) == []
+        assert store.list_pending(updated_before=later, limit=10).items == []
 
     # ------------------------------------------------------------------ lookup keys
     def test_claim_key_first_claim_wins(self, store: JobStore, clock: ManualClock) -> None:
@@ -589,7 +610,7 @@ class StoreContract:
         assert store.get(job.id) is None
         assert [j.id for j in store.list_jobs("tenant-a").items] == [keeper.id]
         assert store.list_jobs("tenant-a", status=JobStatus.RUNNING).items == []
-        assert store.list_pending(updated_before=clock.now() + 1, limit=10) == [keeper]
+        assert store.list_pending(updated_before=clock.now() + 1, limit=10).items == [keeper]
         assert store.compare_and_set(job.replace(attempts=1)) is None
 
     def test_expired_job_counts_as_absent_for_create(
@@ -627,9 +648,10 @@ class StoreContract:
         store.create_batch(new_batch)
 
         clock.advance(20)
-        removed = store.delete_expired(now=clock.now())
+        sweep = store.delete_expired(now=clock.now())
+        assert sweep.skipped == 0
         if self.sweeps_expired:
-            assert removed == 3
+            assert sweep.removed == 3
         assert store.get(kept.id) == kept
         assert store.get(forever.id) == forever
         assert store.lookup_key("kept-key", now=clock.now()) == kept.id
@@ -641,7 +663,168 @@ class StoreContract:
         assert store.get(gone.id) is None
         assert store.lookup_key("gone-key", now=clock.now()) is None
         assert store.get_batch(old_batch.id) is None
-        assert store.delete_expired(now=start + 20) == 0
+        assert store.delete_expired(now=start + 20).removed == 0
+
+    # ------------------------------------------------------------------ unreadable records
+    # A stored job no reader can decode is contained: reads of it say so by its id, scans
+    # step over it and name it, the sweep still removes it once expired, and the store
+    # can fail it in place. Nothing of its content ever leaves the store.
+    def plant_unreadable(
+        self,
+        store: JobStore,
+        clock: ManualClock,
+        *,
+        kind: str = "lone_surrogate",
+        tenant: str = "tenant-a",
+        created_at: float | None = None,
+        updated_at: float | None = None,
+        status: str = "running",
+        expires_at: float | None = None,
+    ) -> str:
+        job_id = _new_id("bad")
+        times = {
+            "created_at": clock.now() if created_at is None else created_at,
+            "updated_at": clock.now() if updated_at is None else updated_at,
+        }
+        record = job_record(job_id, tenant, status=status, expires_at=expires_at, **times)
+        self.plant_raw(
+            store,
+            job_id=job_id,
+            tenant=tenant,
+            raw=unreadable_doc(kind, record),
+            status=status,
+            expires_at=expires_at,
+            **times,
+        )
+        return job_id
+
+    @pytest.mark.parametrize("kind", sorted(UNREADABLE_DOCS))
+    def test_get_of_an_unreadable_job_names_it_and_nothing_else(
+        self, store: JobStore, clock: ManualClock, kind: str
+    ) -> None:
+        bad = self.plant_unreadable(store, clock, kind=kind)
+        with pytest.raises(UnreadableRecordError) as caught:
+            store.get(bad)
+        assert (caught.value.kind, caught.value.record_id) == ("job", bad)
+        assert caught.value.__cause__ is None and caught.value.__suppress_context__
+        assert SECRET not in str(caught.value) and "ud800" not in str(caught.value)
+
+    def test_listing_steps_over_an_unreadable_job_and_names_it(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        base = clock.now()
+        older, _ = store.create(self.make_job(clock, created_at=base, status=JobStatus.RUNNING))
+        newer, _ = store.create(self.make_job(clock, created_at=base + 2))
+        bad = self.plant_unreadable(store, clock, created_at=base + 1)
+        self.plant_unreadable(store, clock, tenant="tenant-b", created_at=base + 1)
+        page = store.list_jobs("tenant-a")
+        assert [j.id for j in page.items] == [newer.id, older.id]
+        assert page.unreadable == (bad,)
+        assert page.next_cursor is None
+        running = store.list_jobs("tenant-a", status=JobStatus.RUNNING)
+        assert ([j.id for j in running.items], running.unreadable) == ([older.id], (bad,))
+        assert store.list_jobs("tenant-a", status=JobStatus.QUEUED).unreadable == ()
+        assert store.list_jobs("tenant-c").unreadable == ()
+
+    @pytest.mark.parametrize("limit", [1, 2, 3])
+    def test_pages_around_unreadable_jobs_still_cover_every_job_once(
+        self, store: JobStore, clock: ManualClock, limit: int
+    ) -> None:
+        # An unreadable row takes its place in the page (the cursor may stop on it), so it
+        # is named exactly once and no readable job is skipped or repeated.
+        base = clock.now()
+        goods = [store.create(self.make_job(clock, created_at=base + i))[0] for i in (0, 1, 3, 5)]
+        bads = [self.plant_unreadable(store, clock, created_at=base + i) for i in (2, 4, 6)]
+        seen: list[str] = []
+        named: list[str] = []
+        cursor: str | None = None
+        for _ in range(100):
+            page = store.list_jobs("tenant-a", limit=limit, cursor=cursor)
+            assert len(page.items) + len(page.unreadable) <= limit
+            seen += [j.id for j in page.items]
+            named += page.unreadable
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == [j.id for j in reversed(goods)]
+        assert named == list(reversed(bads))
+
+    def test_pending_scan_steps_over_an_unreadable_job_and_names_it(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        t0 = clock.now()
+        first, _ = store.create(
+            self.make_job(clock, tenant="tenant-b", status=JobStatus.RUNNING, updated_at=t0)
+        )
+        bad = self.plant_unreadable(store, clock, updated_at=t0 + 1)
+        last, _ = store.create(self.make_job(clock, status=JobStatus.QUEUED, updated_at=t0 + 2))
+        self.plant_unreadable(store, clock, updated_at=t0 + 1, status="succeeded")  # not pending
+        scan = store.list_pending(updated_before=t0 + 10, limit=10)
+        assert [j.id for j in scan.items] == [first.id, last.id]
+        assert scan.unreadable == (bad,)
+        assert store.list_pending(updated_before=t0 + 1, limit=10).unreadable == ()
+
+    def test_fail_unreadable_fails_the_job_in_place(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        created_at, expires_at = clock.now(), clock.now() + 500
+        bad = self.plant_unreadable(store, clock, created_at=created_at, expires_at=expires_at)
+        clock.advance(5)
+        now = clock.now()
+        failed = store.fail_unreadable(bad, now=now)
+        assert failed is not None
+        assert failed.status is JobStatus.FAILED
+        assert failed.error is not None and failed.error.code == "unreadable_record"
+        assert (failed.id, failed.tenant, failed.created_at) == (bad, "tenant-a", created_at)
+        assert (failed.updated_at, failed.completed_at, failed.expires_at) == (
+            now,
+            now,
+            expires_at,
+        )
+        assert SECRET not in repr(failed)
+        assert store.get(bad) == failed
+        page = store.list_jobs("tenant-a")
+        assert (page.items, page.unreadable) == ([failed], ())
+        assert store.list_jobs("tenant-a", status=JobStatus.FAILED).items == [failed]
+        assert store.list_jobs("tenant-a", status=JobStatus.RUNNING).items == []
+        scan = store.list_pending(updated_before=now + 100, limit=10)
+        assert (scan.items, scan.unreadable) == ([], ())
+        assert store.fail_unreadable(bad, now=now) is None  # it reads fine now
+        # From here on it is a job like any other: compare-and-set works on it.
+        saved = store.compare_and_set(failed.replace(attempts=1))
+        assert saved is not None and saved.version == failed.version + 1
+
+    def test_fail_unreadable_leaves_readable_missing_and_expired_jobs_alone(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        good, _ = store.create(self.make_job(clock, status=JobStatus.RUNNING))
+        assert store.fail_unreadable(good.id, now=clock.now()) is None
+        assert store.get(good.id) == good
+        assert store.fail_unreadable("no-such-job", now=clock.now()) is None
+        assert store.get("no-such-job") is None
+        lapsed = self.plant_unreadable(store, clock, expires_at=clock.now() + 1)
+        clock.advance(1)
+        assert store.fail_unreadable(lapsed, now=clock.now()) is None
+        assert store.get(lapsed) is None  # still merely expired, not rewritten
+
+    def test_sweep_removes_expired_unreadable_jobs(
+        self, store: JobStore, clock: ManualClock
+    ) -> None:
+        start = clock.now()
+        gone = self.plant_unreadable(store, clock, expires_at=start + 10)
+        kept = self.plant_unreadable(store, clock, expires_at=start + 1000)
+        clock.advance(20)
+        sweep = store.delete_expired(now=clock.now())
+        assert sweep.skipped == 0
+        assert store.get(gone) is None
+        assert store.list_jobs("tenant-a").unreadable == (kept,)
+        with pytest.raises(UnreadableRecordError):
+            store.get(kept)
+        if not self.sweeps_expired:
+            return
+        assert sweep.removed == 1
+        clock.advance(-20)
+        assert store.get(gone) is None  # deleted, not hidden: a hidden one would raise
 
     # ------------------------------------------------------------------ readiness
     def test_ping(self, store: JobStore) -> None:

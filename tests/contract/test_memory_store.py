@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from core.adapters.clock import ManualClock
-from core.adapters.stores.memory import MemoryJobStore
+from core.adapters.stores.memory import MemoryJobStore, _JobRow
 from tests.contract.accepted_input import AcceptedInputContract
 from tests.contract.store_contract import BulkStoreContract
 
@@ -14,3 +16,9 @@ class TestMemoryStore(BulkStoreContract, AcceptedInputContract):
     @pytest.fixture
     def store(self, clock: ManualClock) -> MemoryJobStore:
         return MemoryJobStore(clock=clock)
+
+    def plant_raw(self, store: Any, *, job_id: str, raw: str, status: str, **fields: Any) -> None:
+        # The dict the store keeps: index fields beside the document, as in a real table.
+        row = _JobRow(id=job_id, status=status, version=1, doc=raw, **fields)
+        with store._lock:
+            store._jobs[job_id] = row

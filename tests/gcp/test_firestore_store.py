@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from google.cloud import firestore
@@ -24,6 +25,35 @@ class TestFirestoreStore(StoreContract, AcceptedInputContract):
         store = FirestoreJobStore(collection_prefix, clock=clock)
         yield store
         store.close()
+
+    def plant_raw(
+        self,
+        store: Any,
+        *,
+        job_id: str,
+        tenant: str,
+        raw: str,
+        created_at: float,
+        updated_at: float,
+        status: str,
+        expires_at: float | None,
+    ) -> None:
+        # The document layout of _job_fields, written by the emulator's own client.
+        fields = {
+            "id": job_id,
+            "tenant": tenant,
+            "status": status,
+            "pending": status not in ("succeeded", "failed", "rejected"),
+            "version": 1,
+            "created_at": created_at,
+            "updated_at": updated_at,
+            "exp": expires_at,
+            "expires_at": None if expires_at is None else datetime.fromtimestamp(expires_at, UTC),
+            "doc": raw,
+        }
+        client = firestore.Client()
+        client.collection(f"{store.prefix}_jobs").document(doc_id(job_id)).set(fields)
+        client.close()
 
 
 def test_open_store_by_url(firestore_host: str, collection_prefix: str) -> None:

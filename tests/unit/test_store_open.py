@@ -110,7 +110,11 @@ def test_backends_are_imported_only_when_their_scheme_is_used() -> None:
         assert loaded() == set(), loaded()
         stores.open_store("memory://")
         assert "sqlite3" not in sys.modules, "sqlite3 imported for memory://"
-        assert loaded() == {"core.adapters.stores.memory", "core.adapters.stores._common"}
+        assert loaded() == {
+            "core.adapters.stores.memory",
+            "core.adapters.stores._common",
+            "core.adapters.stores._records",
+        }
         """
     )
     subprocess.run([sys.executable, "-c", probe], cwd=REPO, check=True, timeout=60)

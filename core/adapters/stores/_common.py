@@ -1,8 +1,8 @@
 """What every JobStore adapter must agree on, kept in one place so they cannot drift.
 
-A cursor minted by one page of a listing must mean the same thing to every store, expiry
-must be judged by the same rule everywhere, and a job must survive the same JSON round
-trip whether it lands in SQLite, DynamoDB or a dict. Cloud adapters import from here too.
+A cursor minted by one page of a listing must mean the same thing to every store, and
+expiry must be judged by the same rule everywhere. (The stored form of a job, and what
+counts as readable, is _records'.) Cloud adapters import from here too.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ import base64
 import binascii
 import json
 import math
-from typing import Any
 
 from core.domain import json_input
 from core.domain.job import Job
-from core.ports import Batch
 
 _CURSOR_FORMAT = 1  # bump if the cursor's contents change, so old cursors fail loudly
 _MAX_CURSOR_CHARS = 2048  # ours are ~100; a cap keeps hostile input cheap to refuse
@@ -73,30 +71,3 @@ def decode_cursor(cursor: str) -> SortKey:
 def check_limit(limit: int) -> None:
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-
-
-def dump_job(job: Job) -> str:
-    """One JSON document per job: what every store can keep, and the copy that makes a
-    caller's later mutation of `manifest` or `extras` unable to reach stored state."""
-    return _dump(job.to_record())
-
-
-def load_job(doc: str) -> Job:
-    return Job.from_record(json.loads(doc))
-
-
-def dump_batch(batch: Batch) -> str:
-    return _dump(batch.to_record())
-
-
-def load_batch(doc: str) -> Batch:
-    return Batch.from_record(json.loads(doc))
-
-
-# allow_nan=False: NaN/Infinity are not JSON, and cloud document stores reject them.
-# One encoder for every write: json.dumps builds a new one per call when given options.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-
-
-def _dump(record: dict[str, Any]) -> str:
-    return _ENCODER.encode(record)

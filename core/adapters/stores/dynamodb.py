@@ -34,7 +34,9 @@ Why it looks the way it does:
 - Expiry: `expires_at` is the table's TTL attribute (integer epoch seconds, rounded
   up, as DynamoDB TTL requires); `exp` keeps the exact float. TTL deletes lazily
   (within days), so every read also filters with `is_live(exp, now)` and
-  `delete_expired` has nothing to do.
+  `delete_expired` has nothing to do. TTL never reads `doc`: unreadable items expire too.
+- Scans page and cut on the key attributes (`ck`, `uk`), never on the decoded document,
+  so an item whose `doc` cannot be decoded is stepped over and named, not fatal.
 - GSI reads are eventually consistent (milliseconds behind); `get`, keys and batches
   use consistent reads. A listing may briefly miss a job just created; reconcile may
   see a job that just finished (and then finds nothing to do).
@@ -52,18 +54,19 @@ from urllib.parse import unquote, urlsplit
 
 from core.adapters.aws import clients
 from core.adapters.clock import SystemClock
-from core.adapters.stores._common import (
-    check_limit,
-    decode_cursor,
+from core.adapters.stores._common import check_limit, decode_cursor, encode_cursor, is_live
+from core.adapters.stores._records import (
     dump_batch,
     dump_job,
-    encode_cursor,
-    is_live,
+    is_readable_job,
     load_batch,
     load_job,
+    page_of,
+    read_row,
+    unreadable_stand_in,
 )
 from core.domain.job import Job, JobStatus
-from core.ports import Batch, Clock, Page
+from core.ports import Batch, Clock, Page, Sweep
 
 Item = dict[str, dict[str, Any]]
 
@@ -100,9 +103,23 @@ def _sortable(value: float) -> str:
     return f"{bits:016x}"
 
 
+def _unsortable(key: str) -> float:
+    """The inverse of _sortable."""
+    bits = int(key, 16)
+    bits = bits ^ (1 << 63) if bits >> 63 else bits ^ 0xFFFF_FFFF_FFFF_FFFF
+    value: float = struct.unpack(">d", struct.pack(">Q", bits))[0]
+    return value
+
+
 def order_key(value: float, item_id: str) -> str:
     """(value, id) as one string key: equal values fall back to comparing ids."""
     return f"{_sortable(value)}|{item_id}"
+
+
+def parse_order_key(key: str) -> tuple[float, str]:
+    """The inverse of order_key (the hex part holds no '|'; the id may)."""
+    value, _, item_id = key.partition("|")
+    return _unsortable(value), item_id
 
 
 def _expiry(expires_at: float | None) -> Item:
@@ -114,6 +131,15 @@ def _expiry(expires_at: float | None) -> Item:
 def _exp_of(item: Item) -> float | None:
     exp = item.get("exp")
     return None if exp is None else float(exp["N"])
+
+
+def _doc(item: Item) -> object:
+    """The stored document as it is (None if absent or not a string): the codec judges."""
+    return item.get("doc", {}).get("S")
+
+
+def _job_id(item: Item) -> str:
+    return str(item["pk"]["S"]).removeprefix("J#")
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -215,12 +241,12 @@ class DynamoDbJobStore:
         item = self._job_item(stored)
         old = self._put_if_absent(item)
         if old is None:
-            return load_job(item["doc"]["S"]), True
-        return load_job(old["doc"]["S"]), False
+            return load_job(job.id, item["doc"]["S"]), True
+        return load_job(job.id, _doc(old)), False
 
     def get(self, job_id: str) -> Job | None:
         item = self._get(f"J#{job_id}", self._clock.now())
-        return None if item is None else load_job(item["doc"]["S"])
+        return None if item is None else load_job(job_id, _doc(item))
 
     def compare_and_set(self, job: Job) -> Job | None:
         written = job.replace(version=job.version + 1)
@@ -239,7 +265,44 @@ class DynamoDbJobStore:
             if clients.error_code(exc) == _CONDITION_FAILED:
                 return None
             raise
-        return load_job(item["doc"]["S"])
+        return load_job(job.id, item["doc"]["S"])
+
+    def fail_unreadable(self, job_id: str, *, now: float) -> Job | None:
+        item = self._get(f"J#{job_id}", now)
+        if item is None or is_readable_job(job_id, _doc(item)):
+            return None
+        try:
+            created_at: float | None = parse_order_key(item["ck"]["S"])[0]
+        except (KeyError, ValueError):
+            created_at = None
+        version = item.get("v", {}).get("N")
+        failed = unreadable_stand_in(
+            job_id,
+            tenant=item.get("tn", {}).get("S"),
+            created_at=created_at,
+            expires_at=_exp_of(item),
+            version=int(version) if isinstance(version, str) and version.isdigit() else None,
+            now=now,
+        )
+        new = self._job_item(failed)
+        # Only over the very item read above: any good write since has changed `doc`.
+        values: Item = {":now": _num(now)}
+        if "doc" in item:
+            same, values[":old"] = "doc = :old", item["doc"]
+        else:
+            same = "attribute_not_exists(doc)"
+        try:
+            self._client.put_item(
+                TableName=self.table,
+                Item=new,
+                ConditionExpression=f"attribute_exists(pk) AND {same} AND {_LIVE}",
+                ExpressionAttributeValues=values,
+            )
+        except clients.ClientError as exc:
+            if clients.error_code(exc) == _CONDITION_FAILED:
+                return None
+            raise
+        return load_job(job_id, new["doc"]["S"])
 
     def list_jobs(
         self,
@@ -261,18 +324,19 @@ class DynamoDbJobStore:
             condition += " AND ck < :after"
             values[":after"] = {"S": order_key(*after)}
         # One more than asked tells whether another page exists.
-        jobs = self._query_live(index, condition, values, forward=False, want=limit + 1)
-        page = jobs[:limit]
-        more = len(jobs) > limit
-        next_cursor = encode_cursor((page[-1].created_at, page[-1].id)) if more else None
-        return Page(page, next_cursor)
+        items = self._query_live(index, condition, values, forward=False, want=limit + 1)
+        page = items[:limit]
+        more = len(items) > limit
+        # From the key, not the document: the cursor may stop on an unreadable item.
+        next_cursor = encode_cursor(parse_order_key(page[-1]["ck"]["S"])) if more else None
+        return page_of(((_job_id(item), _doc(item)) for item in page), next_cursor)
 
-    def list_pending(self, *, updated_before: float, limit: int) -> list[Job]:
+    def list_pending(self, *, updated_before: float, limit: int) -> Page:
         check_limit(limit)
         # `uk` of a job updated exactly at the bound is "<bound>|id", greater than the
         # bare "<bound>": so `uk < :bound` is updated_at < updated_before.
         bound = {"S": _sortable(updated_before)}
-        merged: list[Job] = []
+        merged: list[Item] = []
         for shard in range(self._shards):
             merged += self._query_live(
                 PENDING,
@@ -281,9 +345,19 @@ class DynamoDbJobStore:
                 forward=True,
                 want=limit,
             )
-        merged = [job for job in merged if not job.terminal]  # a GSI may lag a moment
-        merged.sort(key=lambda job: (job.updated_at, job.id))
-        return merged[:limit]
+        merged.sort(key=lambda item: str(item["uk"]["S"]))  # sorts as (updated_at, id)
+        jobs: list[Job] = []
+        unreadable: list[str] = []
+        for item in merged:
+            if len(jobs) + len(unreadable) == limit:
+                break
+            job_id = _job_id(item)
+            job = read_row(job_id, _doc(item))
+            if job is None:
+                unreadable.append(job_id)
+            elif not job.terminal:  # a GSI may lag a moment
+                jobs.append(job)
+        return Page(jobs, None, tuple(unreadable))
 
     # ------------------------------------------------------------------ lookup keys
     def claim_key(self, key: str, job_id: str, *, expires_at: float | None, now: float) -> str:
@@ -316,17 +390,17 @@ class DynamoDbJobStore:
         }
         old = self._put_if_absent(item)
         if old is None:
-            return load_batch(item["doc"]["S"]), True
-        return load_batch(old["doc"]["S"]), False
+            return load_batch(batch.id, item["doc"]["S"]), True
+        return load_batch(batch.id, _doc(old)), False
 
     def get_batch(self, batch_id: str) -> Batch | None:
         item = self._get(f"B#{batch_id}", self._clock.now())
-        return None if item is None else load_batch(item["doc"]["S"])
+        return None if item is None else load_batch(batch_id, _doc(item))
 
     # ------------------------------------------------------------------ housekeeping
-    def delete_expired(self, *, now: float) -> int:
+    def delete_expired(self, *, now: float) -> Sweep:
         """DynamoDB's TTL deletes expired items on its own; reads already hide them."""
-        return 0
+        return Sweep()
 
     def ping(self) -> None:
         # GetItem, not DescribeTable: it needs no extra IAM permission.
@@ -389,10 +463,11 @@ class DynamoDbJobStore:
 
     def _query_live(
         self, index: str, condition: str, values: Item, *, forward: bool, want: int
-    ) -> list[Job]:
-        """Up to `want` live jobs from a GSI query, following pages past expired ones."""
+    ) -> list[Item]:
+        """Up to `want` live job items from a GSI query, following pages past expired ones.
+        Not decoded: the caller decodes each on its own."""
         now = self._clock.now()
-        jobs: list[Job] = []
+        items: list[Item] = []
         request: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": index,
@@ -400,17 +475,15 @@ class DynamoDbJobStore:
             "ExpressionAttributeValues": values,
             "ScanIndexForward": forward,
         }
-        while len(jobs) < want:
+        while len(items) < want:
             # Ask for what is still missing; expired items (rare) cost another round.
-            response = self._client.query(**request, Limit=want - len(jobs))
-            for item in response.get("Items", []):
-                if is_live(_exp_of(item), now):
-                    jobs.append(load_job(item["doc"]["S"]))
+            response = self._client.query(**request, Limit=want - len(items))
+            items += (item for item in response.get("Items", []) if is_live(_exp_of(item), now))
             last = response.get("LastEvaluatedKey")
             if not last:
                 break
             request["ExclusiveStartKey"] = last
-        return jobs
+        return items
 
 
-__all__ = ["DynamoDbJobStore", "order_key", "parse_url", "table_definition"]
+__all__ = ["DynamoDbJobStore", "order_key", "parse_order_key", "parse_url", "table_definition"]

@@ -21,7 +21,9 @@ Why it looks the way it does:
   hidden, and `delete_expired` can sweep them sooner.
 - Listings are composite-index queries (tenant [+ status], created_at desc, id desc)
   resumed after the cursor's (created_at, id); expired rows are skipped client-side, so
-  a page is filled from as many index reads as it takes.
+  a page is filled from as many index reads as it takes. Pages are cut and cursors made
+  on those indexed fields, never on the decoded `doc`: a document that cannot be decoded
+  is stepped over and named, and the sweep (on `exp`) removes it like any other.
 
 The project comes from `?project=` in the URL or GOOGLE_CLOUD_PROJECT, never from the
 metadata server; with FIRESTORE_EMULATOR_HOST set the client talks to the emulator
@@ -49,19 +51,19 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from core.adapters.clock import SystemClock
-from core.adapters.stores._common import (
-    check_limit,
-    decode_cursor,
+from core.adapters.stores._common import check_limit, decode_cursor, encode_cursor, is_live
+from core.adapters.stores._records import (
     dump_batch,
     dump_job,
-    encode_cursor,
-    is_live,
+    is_readable_job,
     load_batch,
     load_job,
+    page_of,
+    unreadable_stand_in,
 )
 from core.domain.errors import UnavailableError
 from core.domain.job import Job, JobStatus
-from core.ports import Batch, Clock, Page
+from core.ports import Batch, Clock, Page, Sweep
 
 log = logging.getLogger("imggo.store.firestore")
 
@@ -193,7 +195,7 @@ class FirestoreJobStore:
         ref = self._jobs.document(doc_id(job.id))
         existing, created, update_time = self._create_if_absent(ref, fields, self._clock.now())
         self._remember(job.id, existing, update_time)
-        return load_job(existing["doc"]), created
+        return load_job(job.id, existing.get("doc")), created
 
     def get(self, job_id: str) -> Job | None:
         snap = self._snapshot(self._jobs.document(doc_id(job_id)))
@@ -203,7 +205,7 @@ class FirestoreJobStore:
         self._remember(job_id, row, snap.update_time)
         if not is_live(row.get("exp"), self._clock.now()):
             return None
-        return load_job(row["doc"])
+        return load_job(job_id, row.get("doc"))
 
     def compare_and_set(self, job: Job) -> Job | None:
         ref = self._jobs.document(doc_id(job.id))
@@ -223,7 +225,32 @@ class FirestoreJobStore:
             self._forget(job.id)
             return None  # the document changed since it was read: not this version any more
         self._remember(job.id, fields, update_time)
-        return load_job(fields["doc"])  # a fresh copy: the caller may mutate `job`
+        return load_job(job.id, fields["doc"])  # a fresh copy: the caller may mutate `job`
+
+    def fail_unreadable(self, job_id: str, *, now: float) -> Job | None:
+        ref = self._jobs.document(doc_id(job_id))
+        snap = self._snapshot(ref)
+        if snap is None:
+            return None
+        row: dict[str, Any] = snap.to_dict() or {}
+        if not is_live(row.get("exp"), now) or is_readable_job(job_id, row.get("doc")):
+            return None
+        failed = unreadable_stand_in(
+            job_id,
+            tenant=row.get("tenant"),
+            created_at=row.get("created_at"),
+            expires_at=row.get("exp"),
+            version=row.get("version"),
+            now=now,
+        )
+        fields = _job_fields(failed)
+        # Preconditioned on the update time just read: a good write since wins.
+        update_time = self._write_if_unchanged(ref, fields, snap.update_time)
+        if update_time is None:
+            self._forget(job_id)
+            return None
+        self._remember(job_id, fields, update_time)
+        return load_job(job_id, fields["doc"])
 
     def list_jobs(
         self,
@@ -246,9 +273,9 @@ class FirestoreJobStore:
         page = rows[:limit]
         more = len(rows) > limit
         next_cursor = encode_cursor((page[-1]["created_at"], page[-1]["id"])) if more else None
-        return Page([load_job(row["doc"]) for row in page], next_cursor)
+        return page_of(((str(row["id"]), row.get("doc")) for row in page), next_cursor)
 
-    def list_pending(self, *, updated_before: float, limit: int) -> list[Job]:
+    def list_pending(self, *, updated_before: float, limit: int) -> Page:
         check_limit(limit)
         query = (
             self._jobs.where(filter=FieldFilter("pending", "==", True))
@@ -257,7 +284,7 @@ class FirestoreJobStore:
             .order_by("id")
         )
         rows = self._live_rows(query, ("updated_at", "id"), None, want=limit)
-        return [load_job(row["doc"]) for row in rows]
+        return page_of((str(row["id"]), row.get("doc")) for row in rows)
 
     # ------------------------------------------------------------------ lookup keys
     def claim_key(self, key: str, job_id: str, *, expires_at: float | None, now: float) -> str:
@@ -301,37 +328,53 @@ class FirestoreJobStore:
         }
         ref = self._batches.document(doc_id(batch.id))
         existing, created, _ = self._create_if_absent(ref, fields, self._clock.now())
-        return load_batch(existing["doc"]), created
+        return load_batch(batch.id, existing.get("doc")), created
 
     def get_batch(self, batch_id: str) -> Batch | None:
         row = self._read(self._batches.document(doc_id(batch_id)))
         if row is None or not is_live(row.get("exp"), self._clock.now()):
             return None
-        return load_batch(row["doc"])
+        return load_batch(batch_id, row.get("doc"))
 
     # ------------------------------------------------------------------ housekeeping
-    def delete_expired(self, *, now: float) -> int:
-        """Sweep what expired by `now` (bounded per call). The TTL policy on `expires_at`
-        deletes the same documents eventually; this makes it prompt and testable."""
-        removed = 0
+    def delete_expired(self, *, now: float) -> Sweep:
+        """Sweep what expired by `now` (bounded per call), judged on `exp` alone, so an
+        undecodable document goes too. The TTL policy on `expires_at` deletes the same
+        documents eventually; this makes it prompt and testable. A document whose delete
+        fails for a reason of its own is skipped (and logged); an unreachable database
+        ends the sweep (UnavailableError)."""
+        removed = skipped = 0
         for collection in (self._jobs, self._keys, self._batches):
-            query = collection.where(filter=FieldFilter("exp", "<=", now)).limit(_SWEEP_PAGE)
-            swept = 0
+            query = collection.where(filter=FieldFilter("exp", "<=", now)).order_by("exp")
+            query = query.limit(_SWEEP_PAGE)
+            swept, last = 0, None
             while swept < _SWEEP_MAX:
+                # Resumed after the last document seen, so a skipped one is not met again.
+                page_query = query.start_after(last) if last is not None else query
                 try:
-                    snaps = list(query.stream())
+                    snaps = list(page_query.stream())
                 except _TRANSIENT as exc:
                     raise _unavailable(exc) from exc
-                if not snaps:
-                    break
                 for snap in snaps:
                     swept += 1
-                    # Conditional: a document re-created since we read it is not expired.
-                    if self._delete_if_unchanged(snap.reference, snap.update_time):
-                        removed += 1
+                    try:
+                        # Conditional: a document re-created since we read it is not expired.
+                        if self._delete_if_unchanged(snap.reference, snap.update_time):
+                            removed += 1
+                    except UnavailableError:
+                        raise
+                    except Exception as exc:  # this document's trouble, not the sweep's
+                        skipped += 1
+                        log.warning(
+                            "sweep: could not delete %s/%s (%s); left for the next sweep",
+                            collection.id,
+                            snap.id,
+                            type(exc).__name__,
+                        )
                 if len(snaps) < _SWEEP_PAGE:
                     break
-        return removed
+                last = snaps[-1]
+        return Sweep(removed=removed, skipped=skipped)
 
     def ping(self) -> None:
         """One cheap read (a document that never exists) proves the database answers."""

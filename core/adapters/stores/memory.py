@@ -1,10 +1,12 @@
 """An in-process JobStore: the reference the core's unit tests run against.
 
 It keeps every promise of the port exactly (create-if-absent, compare-and-set, expiry
-hiding items before any sweep, keyset cursors), so a use case that passes here fails on a
-real store only because of that store. Jobs and batches are held as the same JSON
-documents a real store keeps: a caller mutating a returned job cannot reach stored
-state, and a value that would not survive a real store fails here first.
+hiding items before any sweep, keyset cursors, containment of unreadable records), so
+a use case that passes here fails on a real store only because of that store. Jobs and
+batches are held as the same JSON documents a real store keeps, beside copies of the
+fields filtered and sorted on, as in a real table: a caller mutating a returned job
+cannot reach stored state, a value that would not survive a real store fails here
+first, and a row whose document cannot be decoded can still be listed past and swept.
 """
 
 from __future__ import annotations
@@ -17,23 +19,56 @@ from core.adapters.clock import SystemClock
 from core.adapters.stores._common import (
     check_limit,
     decode_cursor,
-    dump_batch,
-    dump_job,
     encode_cursor,
     is_live,
+)
+from core.adapters.stores._records import (
+    dump_batch,
+    dump_job,
+    is_readable_job,
     load_batch,
     load_job,
-    sort_key,
+    page_of,
+    unreadable_stand_in,
 )
 from core.domain.job import Job, JobStatus
-from core.ports import Batch, Clock, Page
+from core.ports import Batch, Clock, Page, Sweep
+
+_TERMINAL = frozenset(status.value for status in JobStatus if status.terminal)
 
 
 @dataclass(frozen=True, slots=True)
 class _JobRow:
-    # `meta` answers filters and sorting; `doc` is what callers get a fresh copy of.
-    meta: Job
+    # The index fields answer filters and sorting; `doc` is what callers get a copy of.
+    id: str
+    tenant: str
+    status: str
+    version: int
+    created_at: float
+    updated_at: float
+    expires_at: float | None
     doc: str
+
+    @classmethod
+    def of(cls, job: Job) -> _JobRow:
+        return cls(
+            job.id,
+            job.tenant,
+            job.status.value,
+            job.version,
+            job.created_at,
+            job.updated_at,
+            job.expires_at,
+            dump_job(job),
+        )
+
+    @property
+    def sort_key(self) -> tuple[float, str]:
+        return (self.created_at, self.id)
+
+    @property
+    def pending(self) -> bool:
+        return self.status not in _TERMINAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,31 +97,44 @@ class MemoryJobStore:
 
     # ------------------------------------------------------------------ jobs
     def create(self, job: Job) -> tuple[Job, bool]:
-        stored = job.replace(version=1)
-        doc = dump_job(stored)  # serialise outside the lock; it may be large
+        new = _JobRow.of(job.replace(version=1))  # serialise outside the lock; it may be large
         with self._lock:
             row = self._live_job(job.id, self._clock.now())
-            if row is not None:
-                return load_job(row.doc), False
-            # An expired job counts as absent, as it would after a sweep: ids derived
-            # from idempotency keys must be reusable once the old job has expired.
-            self._jobs[job.id] = _JobRow(load_job(doc), doc)
-        return load_job(doc), True
+            if row is None:
+                # An expired job counts as absent, as it would after a sweep: ids derived
+                # from idempotency keys must be reusable once the old job has expired.
+                self._jobs[job.id] = row = new
+        return load_job(row.id, row.doc), row is new
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             row = self._live_job(job_id, self._clock.now())
-        return None if row is None else load_job(row.doc)
+        return None if row is None else load_job(job_id, row.doc)
 
     def compare_and_set(self, job: Job) -> Job | None:
-        written = job.replace(version=job.version + 1)
-        doc = dump_job(written)
+        new = _JobRow.of(job.replace(version=job.version + 1))
         with self._lock:
             row = self._live_job(job.id, self._clock.now())
-            if row is None or row.meta.version != job.version:
+            if row is None or row.version != job.version:
                 return None
-            self._jobs[job.id] = _JobRow(load_job(doc), doc)
-        return load_job(doc)
+            self._jobs[job.id] = new
+        return load_job(new.id, new.doc)
+
+    def fail_unreadable(self, job_id: str, *, now: float) -> Job | None:
+        with self._lock:  # held throughout: nobody can write the row between check and swap
+            row = self._live_job(job_id, now)
+            if row is None or is_readable_job(job_id, row.doc):
+                return None
+            failed = unreadable_stand_in(
+                job_id,
+                tenant=row.tenant,
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+                version=row.version,
+                now=now,
+            )
+            self._jobs[job_id] = new = _JobRow.of(failed)
+        return load_job(job_id, new.doc)
 
     def list_jobs(
         self,
@@ -103,30 +151,28 @@ class MemoryJobStore:
             rows = [
                 row
                 for row in self._jobs.values()
-                if row.meta.tenant == tenant
-                and (status is None or row.meta.status is status)
-                and is_live(row.meta.expires_at, now)
-                and (after is None or sort_key(row.meta) < after)
+                if row.tenant == tenant
+                and (status is None or row.status == status.value)
+                and is_live(row.expires_at, now)
+                and (after is None or row.sort_key < after)
             ]
-        rows.sort(key=lambda row: sort_key(row.meta), reverse=True)
+        rows.sort(key=lambda row: row.sort_key, reverse=True)
         page = rows[:limit]
         more = len(rows) > limit
-        next_cursor = encode_cursor(sort_key(page[-1].meta)) if more else None
-        return Page([load_job(row.doc) for row in page], next_cursor)
+        next_cursor = encode_cursor(page[-1].sort_key) if more else None
+        return page_of(((row.id, row.doc) for row in page), next_cursor)
 
-    def list_pending(self, *, updated_before: float, limit: int) -> list[Job]:
+    def list_pending(self, *, updated_before: float, limit: int) -> Page:
         check_limit(limit)
         with self._lock:
             now = self._clock.now()
             rows = [
                 row
                 for row in self._jobs.values()
-                if not row.meta.terminal
-                and row.meta.updated_at < updated_before
-                and is_live(row.meta.expires_at, now)
+                if row.pending and row.updated_at < updated_before and is_live(row.expires_at, now)
             ]
-        rows.sort(key=lambda row: (row.meta.updated_at, row.meta.id))
-        return [load_job(row.doc) for row in rows[:limit]]
+        rows.sort(key=lambda row: (row.updated_at, row.id))
+        return page_of((row.id, row.doc) for row in rows[:limit])
 
     # ------------------------------------------------------------------ lookup keys
     # The bulk calls (BulkJobStore) are the single ones in a loop: in memory there is no
@@ -167,21 +213,23 @@ class MemoryJobStore:
         with self._lock:
             row = self._batches.get(batch.id)
             if row is not None and is_live(row.expires_at, self._clock.now()):
-                return load_batch(row.doc), False
+                return load_batch(batch.id, row.doc), False
             self._batches[batch.id] = _BatchRow(batch.expires_at, doc)
-        return load_batch(doc), True
+        return load_batch(batch.id, doc), True
 
     def get_batch(self, batch_id: str) -> Batch | None:
         with self._lock:
             row = self._batches.get(batch_id)
         if row is None or not is_live(row.expires_at, self._clock.now()):
             return None
-        return load_batch(row.doc)
+        return load_batch(batch_id, row.doc)
 
     # ------------------------------------------------------------------ housekeeping
-    def delete_expired(self, *, now: float) -> int:
+    def delete_expired(self, *, now: float) -> Sweep:
+        # Judged on the expiry beside each document, never the document: unreadable
+        # rows go too. A dict delete cannot fail, so nothing is ever skipped here.
         with self._lock:
-            jobs = [k for k, r in self._jobs.items() if not is_live(r.meta.expires_at, now)]
+            jobs = [k for k, r in self._jobs.items() if not is_live(r.expires_at, now)]
             keys = [k for k, r in self._keys.items() if not is_live(r.expires_at, now)]
             batches = [k for k, r in self._batches.items() if not is_live(r.expires_at, now)]
             for job_id in jobs:
@@ -190,7 +238,7 @@ class MemoryJobStore:
                 del self._keys[key]
             for batch_id in batches:
                 del self._batches[batch_id]
-        return len(jobs) + len(keys) + len(batches)
+        return Sweep(removed=len(jobs) + len(keys) + len(batches))
 
     def ping(self) -> None:
         """Always reachable: it lives in this process."""
@@ -200,4 +248,4 @@ class MemoryJobStore:
 
     def _live_job(self, job_id: str, now: float) -> _JobRow | None:
         row = self._jobs.get(job_id)
-        return row if row is not None and is_live(row.meta.expires_at, now) else None
+        return row if row is not None and is_live(row.expires_at, now) else None

@@ -7,7 +7,8 @@ core.adapters.sqlite.database's. What is particular to jobs:
   inside one write transaction, which holds the write lock from its start: a deferred
   transaction that upgrades from read to write can fail with SQLITE_BUSY without waiting.
 - A job is one JSON document (what every store keeps) plus copies of the fields that
-  are filtered or sorted on, so listings are index scans, never document parsing.
+  are filtered or sorted on, so listings are index scans, never document parsing, and
+  a row whose document cannot be decoded can still be listed past, swept and failed.
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ from typing import Any
 
 from core.adapters.clock import SystemClock
 from core.adapters.sqlite.database import SqliteDatabase, path_from_url
-from core.adapters.stores._common import (
-    check_limit,
-    decode_cursor,
+from core.adapters.stores._common import check_limit, decode_cursor, encode_cursor
+from core.adapters.stores._records import (
     dump_batch,
     dump_job,
-    encode_cursor,
+    is_readable_job,
     load_batch,
     load_job,
+    page_of,
+    unreadable_stand_in,
 )
 from core.domain.job import Job, JobStatus
-from core.ports import Batch, Clock, Page
+from core.ports import Batch, Clock, Page, Sweep
 
 SCHEMA_VERSION = 1
 """Kept in PRAGMA user_version. A file written by newer code is refused, not misread."""
@@ -94,22 +96,33 @@ _CAS_JOB = f"""
     WHERE id = :id AND version = :expected AND {_LIVE}
 """  # noqa: S608 - only constant fragments are interpolated
 _GET_JOB = f"SELECT doc FROM jobs WHERE id = :id AND {_LIVE}"  # noqa: S608
+_GET_JOB_ROW = f"""
+    SELECT tenant, created_at, expires_at, version, doc FROM jobs WHERE id = :id AND {_LIVE}
+"""  # noqa: S608
+# Inside the write transaction that read the row: nobody else can have written it since.
+_REPLACE_JOB = """
+    UPDATE jobs SET
+        tenant = :tenant, status = :status, pending = :pending, version = :version,
+        created_at = :created_at, updated_at = :updated_at, expires_at = :expires_at,
+        doc = :doc
+    WHERE id = :id
+"""
 
 # The cursor bound is always present (+inf on the first page) so there is one plan per
 # listing shape. The row-value comparison is a range on the index, not a filter.
 _LIST_JOBS = f"""
-    SELECT doc, created_at, id FROM jobs
+    SELECT id, doc, created_at FROM jobs
     WHERE tenant = :tenant AND (created_at, id) < (:after_created, :after_id) AND {_LIVE}
     ORDER BY created_at DESC, id DESC LIMIT :limit
 """  # noqa: S608
 _LIST_JOBS_BY_STATUS = f"""
-    SELECT doc, created_at, id FROM jobs
+    SELECT id, doc, created_at FROM jobs
     WHERE tenant = :tenant AND status = :status
       AND (created_at, id) < (:after_created, :after_id) AND {_LIVE}
     ORDER BY created_at DESC, id DESC LIMIT :limit
 """  # noqa: S608
 _LIST_PENDING = f"""
-    SELECT doc FROM jobs
+    SELECT id, doc FROM jobs
     WHERE pending = 1 AND updated_at < :updated_before AND {_LIVE}
     ORDER BY updated_at, id LIMIT :limit
 """  # noqa: S608
@@ -172,7 +185,7 @@ class SqliteJobStore:
         params = _job_params(stored, now=self._clock.now())
         # The common case (we create it) is one statement; only a lost race reads after.
         if self._write_returning(_CREATE_JOB, params):
-            return load_job(params["doc"]), True
+            return load_job(job.id, params["doc"]), True
 
         def create_or_read(conn: sqlite3.Connection) -> str | None:
             if conn.execute(_CREATE_JOB, params).fetchall():
@@ -181,7 +194,8 @@ class SqliteJobStore:
             return str(conn.execute(_GET_JOB, params).fetchone()[0])
 
         existing = self._db.write(create_or_read)
-        return load_job(existing if existing is not None else params["doc"]), existing is None
+        doc = existing if existing is not None else params["doc"]
+        return load_job(job.id, doc), existing is None
 
     def create_many(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
         now = self._clock.now()
@@ -198,13 +212,13 @@ class SqliteJobStore:
 
         existing = self._db.write(create_all)
         return [
-            (load_job(doc if doc is not None else params["doc"]), doc is None)
+            (load_job(params["id"], doc if doc is not None else params["doc"]), doc is None)
             for params, doc in zip(all_params, existing, strict=True)
         ]
 
     def get(self, job_id: str) -> Job | None:
         row = self._conn().execute(_GET_JOB, {"id": job_id, "now": self._clock.now()}).fetchone()
-        return None if row is None else load_job(row[0])
+        return None if row is None else load_job(job_id, row[0])
 
     def compare_and_set(self, job: Job) -> Job | None:
         written = job.replace(version=job.version + 1)
@@ -212,7 +226,30 @@ class SqliteJobStore:
         params["expected"] = job.version
         if self._write(_CAS_JOB, params) != 1:
             return None
-        return load_job(params["doc"])
+        return load_job(job.id, params["doc"])
+
+    def fail_unreadable(self, job_id: str, *, now: float) -> Job | None:
+        def replace(conn: sqlite3.Connection) -> str | None:
+            # One write transaction: it holds the write lock from its start, so the row
+            # read here is still the row replaced below.
+            row = conn.execute(_GET_JOB_ROW, {"id": job_id, "now": now}).fetchone()
+            if row is None or is_readable_job(job_id, row[4]):
+                return None
+            tenant, created_at, expires_at, version, _ = row
+            failed = unreadable_stand_in(
+                job_id,
+                tenant=tenant,
+                created_at=created_at,
+                expires_at=expires_at,
+                version=version,
+                now=now,
+            )
+            params = _job_params(failed, now=now)
+            conn.execute(_REPLACE_JOB, params)
+            return str(params["doc"])
+
+        doc = self._db.write(replace)
+        return None if doc is None else load_job(job_id, doc)
 
     def list_jobs(
         self,
@@ -239,13 +276,14 @@ class SqliteJobStore:
             sql, params["status"] = _LIST_JOBS_BY_STATUS, status.value
         rows = self._conn().execute(sql, params).fetchall()
         page = rows[:limit]
-        next_cursor = encode_cursor((page[-1][1], page[-1][2])) if len(rows) > limit else None
-        return Page([load_job(row[0]) for row in page], next_cursor)
+        # From the row's own columns: the cursor may stop on a row whose doc is unreadable.
+        next_cursor = encode_cursor((page[-1][2], page[-1][0])) if len(rows) > limit else None
+        return page_of(((row[0], row[1]) for row in page), next_cursor)
 
-    def list_pending(self, *, updated_before: float, limit: int) -> list[Job]:
+    def list_pending(self, *, updated_before: float, limit: int) -> Page:
         check_limit(limit)
         params = {"updated_before": updated_before, "now": self._clock.now(), "limit": limit}
-        return [load_job(row[0]) for row in self._conn().execute(_LIST_PENDING, params)]
+        return page_of((row[0], row[1]) for row in self._conn().execute(_LIST_PENDING, params))
 
     # ------------------------------------------------------------------ lookup keys
     def claim_key(self, key: str, job_id: str, *, expires_at: float | None, now: float) -> str:
@@ -290,18 +328,21 @@ class SqliteJobStore:
             return str(conn.execute(_GET_BATCH, params).fetchone()[0])
 
         existing = self._db.write(create)
-        return load_batch(existing if existing is not None else doc), existing is None
+        return load_batch(batch.id, existing if existing is not None else doc), existing is None
 
     def get_batch(self, batch_id: str) -> Batch | None:
         row = self._conn().execute(_GET_BATCH, {"id": batch_id, "now": self._clock.now()})
         found = row.fetchone()
-        return None if found is None else load_batch(found[0])
+        return None if found is None else load_batch(batch_id, found[0])
 
     # ------------------------------------------------------------------ housekeeping
-    def delete_expired(self, *, now: float) -> int:
-        return self._db.write(
+    def delete_expired(self, *, now: float) -> Sweep:
+        # On the expires_at column alone, never the document: unreadable rows go too. One
+        # statement per table, all or nothing: there is no row it could skip.
+        removed = self._db.write(
             lambda conn: sum(conn.execute(sql, {"now": now}).rowcount for sql in _DELETE_EXPIRED)
         )
+        return Sweep(removed=removed)
 
     def ping(self) -> None:
         self._conn().execute("SELECT 1").fetchone()
