@@ -78,7 +78,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         settings = replace(settings, ssrf_allow=(*settings.ssrf_allow, "127.0.0.1", "localhost"))
     services = with_local_queue(build_services(settings))
     try:
-        server = LocalServer(HttpApp(services), args.host, args.port)
+        server = LocalServer(HttpApp(services), args.host, args.port).start()
     except OSError as exc:
         raise _UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
     if local.simulated:
@@ -108,12 +108,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(f"  curl -s -H '{auth}' {server.url}/v1/jobs")
     print(f"  curl -s {server.url}/openapi.json")
     sys.stdout.flush()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     stop = _reconcile_every(services, settings.reconcile_age_s)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("stopping", file=sys.stderr)
+        while not stopping.wait(0.5):  # a timed wait: signal handlers run between waits
+            pass
+        print("stopping: finishing the requests in flight", file=sys.stderr)
     finally:
         stop.set()
         server.stop()
