@@ -286,3 +286,16 @@ def test_stop_finishes_requests_in_flight_then_refuses(app):
     assert time.monotonic() - stop_started < 3
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_a_crash_outside_the_core_is_a_500_envelope(app):
+    def broken(request: Request) -> Response | None:
+        raise RuntimeError("a bug in a local route")
+
+    srv = LocalServer(app, local_routes=broken).start()
+    try:
+        raw = exchange(srv, b"GET /anything HTTP/1.1\r\nHost: x\r\n\r\n")
+    finally:
+        srv.stop()
+    error = assert_envelope(raw, 500)
+    assert error["code"] == "internal_error" and "a bug" not in error["message"]
