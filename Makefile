@@ -21,7 +21,7 @@ $(LOCAL_STAMP): pyproject.toml | $(BIN)/python
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) -e '.[dev]'
-	@touch $@
+	@touch $@ $(LOCAL_STAMP)  # the dev extra includes the local one
 
 ## demo: ingest the example images through the embedded ImgGo simulator into SQLite
 demo: $(LOCAL_STAMP)
