@@ -3,24 +3,32 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# Two installs: the demo needs only the laptop extra (the simulator, the CLI's output,
+# the serve server) - seconds; the tests need every cloud SDK and tool - minutes.
+LOCAL_STAMP := $(VENV)/.installed-local
+DEV_STAMP := $(VENV)/.installed-dev
 DEMO_DIR := out/demo
 
 .PHONY: demo test lint typecheck unit bench serve clean fuzz browser
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(LOCAL_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[local]'
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[dev]'
+	@touch $@ $(LOCAL_STAMP)  # the dev extra includes the local one
 
 ## demo: ingest the example images through the embedded ImgGo simulator into SQLite
-demo: $(STAMP)
+demo: $(LOCAL_STAMP)
 	@rm -rf $(DEMO_DIR)
-	IMGGO_FN_DATA_DIR=$(DEMO_DIR) IMGGO_FN_STORE_URL=sqlite:///./$(DEMO_DIR)/jobs.db \
-	  $(BIN)/imggo-fn ingest examples/*.png examples/*.jpg examples/*.gif \
+	IMGGO_FN_DATA_DIR=$(DEMO_DIR) $(BIN)/imggo-fn ingest examples/*.png examples/*.jpg examples/*.gif \
 	  --pattern image-facts --out $(DEMO_DIR)/results.jsonl
-	@echo "stored in $(DEMO_DIR)/jobs.db; try: IMGGO_FN_STORE_URL=sqlite:///./$(DEMO_DIR)/jobs.db $(BIN)/imggo-fn jobs list"
+	@echo "stored in $(DEMO_DIR)/imggo-fn.db; try: IMGGO_FN_DATA_DIR=$(DEMO_DIR) $(BIN)/imggo-fn jobs list"
 
 NODE_STAMP := node_modules/.installed
 $(NODE_STAMP): package.json package-lock.json
@@ -41,21 +49,21 @@ browser:
 	  fi; }
 
 ## test: lint, types and the whole test suite (what CI runs)
-test: $(STAMP) $(NODE_STAMP) browser lint typecheck
+test: $(DEV_STAMP) $(NODE_STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check core imggo_cli handlers_aws handlers_gcp bench
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 ## bench: performance figures (not part of the tests)
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
 
 ## fuzz: Schemathesis (every check, positive and negative data) against `imggo-fn serve`;
@@ -69,10 +77,10 @@ $(FUZZ_STAMP): fuzz/requirements.txt
 	$(FUZZ_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r fuzz/requirements.txt
 	@touch $(FUZZ_STAMP)
 
-fuzz: $(STAMP) $(FUZZ_STAMP)
+fuzz: $(DEV_STAMP) $(FUZZ_STAMP)
 	$(BIN)/python fuzz/run.py --max-examples $(FUZZ_EXAMPLES) --schemathesis $(FUZZ_VENV)/bin/schemathesis
 
-serve: $(STAMP)
+serve: $(LOCAL_STAMP)
 	$(BIN)/imggo-fn serve
 
 clean:

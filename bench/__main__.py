@@ -1,7 +1,9 @@
 """`make bench`: the figures the issues ask for, printed as a table.
 
 1. Warm cost of GET /v1/jobs/{id} through the HTTP surface (HttpApp over SQLite) against
-   a floor doing the bare minimum a handler must do (store.get + json.dumps).
+   a floor doing the bare minimum a handler must do (store.get + json.dumps); and the
+   same GET over loopback through the real `imggo-fn serve` server (p50/p99, one
+   keep-alive connection) against that same HttpApp.handle call made in-process.
 2. Batch ingest of N images through the simulator (in its own process, 20 ms added to
    every ingest) at concurrency 16 (calls in flight to ImgGo), on the embedded stores
    (SQLite jobs and blobs), against the ideal N x latency / concurrency and against a
@@ -118,6 +120,89 @@ def bench_get(tmp: Path) -> list[tuple[str, str]]:
     ]
 
 
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bench_loopback_get(tmp: Path, requests: int = 2000) -> list[tuple[str, str]]:
+    """GET /v1/jobs/{id} through `imggo-fn serve`'s server on loopback, per request,
+    against the same HttpApp.handle call in-process (what the server adds: the socket
+    round trip, HTTP parsing, the WSGI translation)."""
+    import http.client
+
+    from imggo_cli.server import LocalServer
+
+    settings = Settings(
+        store_url=f"sqlite:///{tmp}/loopback.db",
+        data_dir=str(tmp),
+        imggo_api_key="unused",
+        api_key_hashes={hash_key("k"): "t"},
+    )
+    services = build_services(settings)
+    now = time.time()
+    services.store.create(
+        Job(
+            id="job-1",
+            tenant="t",
+            pattern_id="invoice",
+            source=JobSource("url", url="https://x/a.png"),
+            created_at=now,
+            updated_at=now,
+            status=JobStatus.SUCCEEDED,
+            manifest={"total": 12.5, "lines": [{"sku": "A", "qty": 2}] * 5},
+        )
+    )
+    app = HttpApp(services)
+    server = LocalServer(app).start()
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port))
+    headers = {"Authorization": "Bearer k"}
+
+    def over_http() -> None:
+        conn.request("GET", "/v1/jobs/job-1", headers=headers)
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+
+    def in_process() -> None:
+        request = Request("GET", "/v1/jobs/job-1", Headers(headers))
+        assert app.handle(request).status == 200
+
+    def timed(fn: Callable[[], None]) -> list[float]:
+        for _ in range(50):  # warm
+            fn()
+        samples = []
+        for _ in range(requests):
+            start = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - start) * 1000)
+        return samples
+
+    try:
+        http_ms = timed(over_http)
+        local_ms = timed(in_process)
+    finally:
+        conn.close()
+        server.stop()
+        services.close()
+    p50, p99 = _percentile(http_ms, 0.5), _percentile(http_ms, 0.99)
+    b50, b99 = _percentile(local_ms, 0.5), _percentile(local_ms, 0.99)
+    return [
+        (
+            f"loopback GET /v1/jobs/{{id}} via serve ({requests} on one keep-alive connection)",
+            f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+        ),
+        ("  work: socket round trip + waitress + WSGI translation + HttpApp.handle", ""),
+        (
+            "baseline: HttpApp.handle in-process, same request and job",
+            f"p50 {b50:.3f} ms, p99 {b99:.3f} ms",
+        ),
+        ("  work: auth, route, SQLite read, JSON - no socket, no HTTP parsing", ""),
+        ("ratio serve / in-process (p50)", f"{p50 / b50:.1f} x"),
+    ]
+
+
 def _client_only(url: str, images: list[bytes], concurrency: int) -> float:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -208,6 +293,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows += bench_imports()
         rows += bench_get(Path(tmp))
+        rows += bench_loopback_get(Path(tmp))
         rows += bench_batch(Path(tmp), args.count, args.latency, args.concurrency)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak RSS of the bench process", f"{rss_mib:.0f} MiB"))

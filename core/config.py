@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 DEFAULT_IMGGO_BASE_URL = "https://api.imggo.ai"
 MIB = 1024 * 1024
@@ -58,6 +59,20 @@ def parse_api_keys(raw: str | None) -> dict[str, str]:
     return keys
 
 
+def default_data_dir(env: Mapping[str, str]) -> str:
+    """Where a laptop keeps its data without IMGGO_FN_DATA_DIR: the user's data directory
+    (XDG), so every command finds the same jobs whichever directory it runs from."""
+    base = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "imggo-fn")
+
+
+def sqlite_store_url(data_dir: str) -> str:
+    """The default job store: a SQLite file in the data directory, by absolute path
+    (`sqlite:///` + `home/me/...`; with a drive, `sqlite:///C:/...`)."""
+    path = os.path.abspath(os.path.join(data_dir, "imggo-fn.db")).replace(os.sep, "/")
+    return "sqlite:///" + quote(path.lstrip("/"))
+
+
 SECRET_NAMES = ("IMGGO_API_KEY", "IMGGO_WEBHOOK_SECRET", "IMGGO_FN_API_KEYS")
 SECRET_REF_SUFFIX = "_SECRET_REF"  # noqa: S105 - a name suffix, not a secret
 SECRETS_TTL_ENV = "IMGGO_FN_SECRETS_TTL_S"
@@ -86,6 +101,8 @@ def secret_refs(
 
 @dataclass(frozen=True)
 class Settings:
+    # from_env puts both under the user's data directory (default_data_dir); these are
+    # for Settings built in code, and keep the same rule: the store in the data dir.
     store_url: str = "sqlite:///./data/imggo-fn.db"
     data_dir: str = "./data"
     blob_url: str = ""  # empty: files under data_dir/blobs
@@ -128,9 +145,10 @@ class Settings:
                     return value
             return env.get(name) or None
 
+        data_dir = env.get("IMGGO_FN_DATA_DIR") or default_data_dir(env)
         return cls(
-            store_url=env.get("IMGGO_FN_STORE_URL", cls.store_url),
-            data_dir=env.get("IMGGO_FN_DATA_DIR", cls.data_dir),
+            store_url=env.get("IMGGO_FN_STORE_URL") or sqlite_store_url(data_dir),
+            data_dir=data_dir,
             blob_url=env.get("IMGGO_FN_BLOB_URL", cls.blob_url),
             queue_url=env.get("IMGGO_FN_QUEUE_URL", cls.queue_url),
             imggo_base_url=env.get("IMGGO_BASE_URL", cls.imggo_base_url),

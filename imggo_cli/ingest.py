@@ -1,11 +1,22 @@
-"""`imggo-fn ingest`: files and URLs in, a results table (and file) out."""
+"""`imggo-fn ingest`: files and URLs in, a results table (and file) out. Resumable.
+
+Every image gets an Idempotency-Key derived from the pattern and its content (the
+bytes' SHA-256; a URL by its text), and the tenant is part of the job id made from
+it. So the same inputs always map to the same jobs: re-running a stopped ingest
+reports the jobs that finished, sends at once those that were never sent, and waits
+for the rest, and ImgGo - which sees our job id as its Idempotency-Key - never gets a
+second job for the same image.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,132 +25,237 @@ from core.ports import ImageUpload
 from core.service.batch import BatchItem, ItemOutcome, run_batch
 from core.service.context import Services
 from core.service.query import refresh
+from imggo_cli.errors import UserError
+from imggo_cli.jobs import SHORT_ID
 from imggo_cli.local import LOCAL_TENANT
-from imggo_cli.output import Progress, table, write_results
+from imggo_cli.output import Progress, table
+from imggo_cli.patterns import PatternInfo
+
+# Polling ImgGo for results: quick at first, then backing off (its plans allow 5-200
+# requests a minute, and a poll of N pending jobs is N requests).
+POLL_FIRST_S, POLL_GROWTH, POLL_MAX_S = 0.2, 1.5, 5.0
+# After a Ctrl-C, the embedded simulator still gets this long to finish the jobs it
+# took: it lives only as long as this process, and a resumed run could not ask it.
+SIMULATOR_GRACE_S = 2.0
 
 
-class UsageError(Exception):
-    """A user mistake: printed as one line, exit code 2."""
+@dataclass(frozen=True)
+class Input:
+    label: str  # as the user typed it
+    item: BatchItem
 
 
-def read_inputs(inputs: list[str]) -> tuple[list[BatchItem], list[str]]:
-    items: list[BatchItem] = []
-    labels: list[str] = []
+def read_inputs(inputs: Sequence[str]) -> list[Input]:
+    read: list[Input] = []
     for raw in inputs:
         if raw.startswith(("http://", "https://")):
-            items.append(BatchItem(image_url=raw))
-        else:
-            path = Path(raw)
-            if not path.exists():
-                raise UsageError(f"no such file: {raw}")
-            if not path.is_file():
-                raise UsageError(f"not a file: {raw}")
-            items.append(BatchItem(upload=ImageUpload(path.read_bytes(), path.name, "")))
-        labels.append(raw)
-    if not items:
-        raise UsageError("give at least one image file or URL")
-    return items, labels
+            read.append(Input(raw, BatchItem(image_url=raw)))
+            continue
+        path = Path(raw)
+        if not path.exists():
+            raise UserError(f"no such file: {raw}")
+        if not path.is_file():
+            raise UserError(f"not a file: {raw}")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UserError(f"cannot read {raw}: {exc.strerror}") from exc
+        read.append(Input(raw, BatchItem(upload=ImageUpload(data, path.name, ""))))
+    if not read:
+        raise UserError("give at least one image file or URL")
+    return read
 
 
-def _wait_for(
-    services: Services, jobs: list[Job], *, timeout_s: float, concurrency: int, interval_s: float
-) -> dict[str, Job]:
-    """Poll ImgGo (through our store) until every job is terminal or time runs out."""
-    latest = {job.id: job for job in jobs}
-    pending = [job for job in jobs if not job.terminal]
-    if not pending:
-        return latest
-    progress = Progress(len(pending), "waiting for results")
-    deadline = time.monotonic() + timeout_s
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        while pending and time.monotonic() < deadline:
-            time.sleep(interval_s)
-            still: list[Job] = []
-            for job in pool.map(lambda j: refresh(services, j), pending):
-                latest[job.id] = job
-                if job.terminal:
-                    progress.advance()
-                else:
-                    still.append(job)
-            pending = still
-    progress.close()
-    return latest
+def ingest_key(pattern_id: str, item: BatchItem) -> str:
+    """The Idempotency-Key of one image under one pattern (the tenant is added by the
+    job id derived from it)."""
+    if item.upload is not None:
+        what = "sha256:" + hashlib.sha256(item.upload.data).hexdigest()
+    else:
+        what = f"url:{item.image_url}"
+    return "ingest-" + hashlib.sha256(f"{pattern_id}\x00{what}".encode()).hexdigest()
+
+
+def never_sent(job: Job) -> bool:
+    """Accepted but not at ImgGo: polling cannot move it; a re-run (or reconcile) sends it."""
+    return job.status is JobStatus.ACCEPTED and job.dedupe_of is None
 
 
 @dataclass
 class IngestSummary:
     records: list[dict[str, Any]]
+    stopped: bool  # Ctrl-C ended the run early
+
+    def count(self, *statuses: str) -> int:
+        return sum(1 for r in self.records if r["status"] in statuses)
+
+    @property
+    def succeeded(self) -> int:
+        return self.count(JobStatus.SUCCEEDED.value)
 
     @property
     def failed(self) -> int:
-        return sum(1 for r in self.records if r["status"] != JobStatus.SUCCEEDED.value)
+        return self.count(JobStatus.FAILED.value, JobStatus.REJECTED.value, INVALID)
+
+    @property
+    def sent(self) -> int:
+        """Images ImgGo has (or answered about): neither unsent nor refused by us."""
+        return len(self.records) - self.count(JobStatus.ACCEPTED.value, INVALID, STOPPED)
+
+    @property
+    def unfinished(self) -> int:
+        return len(self.records) - self.succeeded - self.failed
 
 
-def _describe(manifest: dict[str, Any] | None) -> str:
-    if not manifest:
-        return ""
-    text = json.dumps({k: v for k, v in manifest.items() if not k.startswith("_")})
-    return text if len(text) <= 70 else text[:67] + "..."
+def _submit(
+    services: Services,
+    pattern_id: str,
+    items: Sequence[BatchItem],
+    *,
+    concurrency: int,
+    stop: threading.Event,
+) -> list[ItemOutcome]:
+    """run_batch over `items`, a batch at most `batch_max_items` long at a time."""
+    progress = Progress(len(items), "submitting")
+    size = services.settings.batch_max_items
+    outcomes: list[ItemOutcome] = []
+    try:
+        for start in range(0, len(items), size):
+            result = run_batch(
+                services,
+                LOCAL_TENANT,
+                pattern_id,
+                items[start : start + size],
+                concurrency=concurrency,
+                on_item=lambda _: progress.advance(),
+                stop=stop,
+            )
+            outcomes += result.items
+    finally:
+        progress.close()
+    return outcomes
+
+
+def _wait_for(
+    services: Services,
+    jobs: dict[str, Job],
+    *,
+    deadline: float,
+    concurrency: int,
+    stop: threading.Event | None,
+) -> None:
+    """Poll ImgGo (through our store) until the jobs sent are finished, time runs out or
+    `stop` is set. Updates `jobs` in place."""
+    pending = [j for j in jobs.values() if not j.terminal and not never_sent(j)]
+    if not pending:
+        return
+    progress = Progress(len(pending), "waiting for results")
+    interval = POLL_FIRST_S
+    waiter = stop or threading.Event()  # an event never set: a plain, timed sleep
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            while pending and time.monotonic() < deadline:
+                if waiter.wait(min(interval, max(0.0, deadline - time.monotonic()))):
+                    return
+                interval = min(POLL_MAX_S, interval * POLL_GROWTH)
+                still: list[Job] = []
+                for job in pool.map(lambda j: refresh(services, j), pending):
+                    jobs[job.id] = job
+                    if job.terminal:
+                        progress.advance()
+                    else:
+                        still.append(job)
+                pending = still
+    finally:
+        progress.close()
+
+
+# Statuses of items without a job: refused before one was made, or never reached.
+INVALID, STOPPED = "invalid", "stopped"
+
+
+def _status(outcome: ItemOutcome, job: Job | None) -> str:
+    if job is not None:
+        return job.status.value
+    return STOPPED if (outcome.error or {}).get("code") == STOPPED else INVALID
+
+
+def _record(label: str, outcome: ItemOutcome, job: Job | None, simulated: bool) -> dict[str, Any]:
+    error = outcome.error
+    if job is not None and job.error is not None:
+        error = {"code": job.error.code, "message": job.error.message}
+    manifest = job.manifest if job else None
+    marked = isinstance(manifest, dict) and manifest.get("_simulated") is True
+    return {
+        "input": label,
+        "job_id": job.id if job else None,
+        "status": _status(outcome, job),
+        "simulated": simulated or marked,
+        "error": error,
+        "manifest": manifest,
+        "dedupe_of": job.dedupe_of if job else None,
+    }
+
+
+def _describe(record: dict[str, Any]) -> str:
+    manifest = record["manifest"]
+    if manifest:
+        return json.dumps({k: v for k, v in manifest.items() if not k.startswith("_")})
+    if record["status"] in (JobStatus.ACCEPTED.value, STOPPED):
+        return "not sent to ImgGo yet"
+    return str((record["error"] or {}).get("message", ""))
+
+
+def _shown_status(record: dict[str, Any]) -> str:
+    unsent = record["status"] == JobStatus.ACCEPTED.value and record["dedupe_of"] is None
+    return "not sent" if unsent or record["status"] == STOPPED else str(record["status"])
+
+
+def _print_table(records: Sequence[dict[str, Any]], pattern: PatternInfo) -> None:
+    simulated = any(r["simulated"] for r in records)
+    headers = ["input", "status", *(["simulated"] if simulated else []), "job", "result"]
+    rows = [
+        [
+            r["input"],
+            _shown_status(r),
+            *((["yes" if r["simulated"] else "no"]) if simulated else []),
+            (r["job_id"] or "")[:SHORT_ID],
+            _describe(r),
+        ]
+        for r in records
+    ]
+    title = f"{len(records)} images, pattern {pattern.short_name}"
+    table(headers, rows, title=title, shrink=("input", "result"))
 
 
 def ingest(
     services: Services,
-    inputs: list[str],
+    inputs: Sequence[Input],
     *,
-    pattern: str,
+    pattern: PatternInfo,
     concurrency: int,
     wait_s: float,
-    out: Path | None,
+    simulated: bool,
+    stop: threading.Event,
 ) -> IngestSummary:
-    items, labels = read_inputs(inputs)
-    progress = Progress(len(items), "submitting")
-    result = run_batch(
-        services,
-        LOCAL_TENANT,
-        pattern,
-        items,
-        concurrency=concurrency,
-        on_item=lambda _: progress.advance(),
+    deadline = time.monotonic() + wait_s
+    keys = [ingest_key(pattern.id, i.item) for i in inputs]
+    # The same image given twice is one job: its key is the same.
+    unique = {k: replace(i.item, idempotency_key=k) for k, i in zip(keys, inputs, strict=True)}
+    submitted = _submit(
+        services, pattern.id, list(unique.values()), concurrency=concurrency, stop=stop
     )
-    progress.close()
-    outcomes: list[ItemOutcome] = result.items
-    jobs = _wait_for(
-        services,
-        [o.job for o in outcomes if o.job is not None],
-        timeout_s=wait_s,
-        concurrency=concurrency,
-        interval_s=0.2,
-    )
-    records: list[dict[str, Any]] = []
-    for outcome, label in zip(outcomes, labels, strict=True):
-        job = jobs.get(outcome.job.id) if outcome.job else None
-        error = outcome.error
-        if job is not None and job.error is not None:
-            error = {"code": job.error.code, "message": job.error.message}
-        records.append(
-            {
-                "input": label,
-                "job_id": job.id if job else None,
-                "status": job.status.value if job else "invalid",
-                "error": error,
-                "manifest": job.manifest if job else None,
-                "dedupe_of": job.dedupe_of if job else None,
-            }
-        )
-    rows = [
-        (
-            r["input"],
-            r["status"],
-            (r["job_id"] or "")[:8],
-            _describe(r["manifest"]) or (r["error"] or {}).get("message", ""),
-        )
-        for r in records
-    ]
-    table(
-        ("input", "status", "job", "result"),
-        rows,
-        title=f"{len(records)} images, pattern {pattern}",
-    )
-    if out is not None:
-        write_results(out, records)
-    return IngestSummary(records)
+    outcomes = dict(zip(unique, submitted, strict=True))
+    jobs = {o.job.id: o.job for o in submitted if o.job is not None}
+    if not stop.is_set():
+        _wait_for(services, jobs, deadline=deadline, concurrency=concurrency, stop=stop)
+    if stop.is_set() and simulated:
+        grace = min(deadline, time.monotonic() + SIMULATOR_GRACE_S)
+        _wait_for(services, jobs, deadline=grace, concurrency=concurrency, stop=None)
+    records = []
+    for key, given in zip(keys, inputs, strict=True):
+        outcome = outcomes[key]
+        job = jobs.get(outcome.job.id) if outcome.job is not None else None
+        records.append(_record(given.label, outcome, job, simulated))
+    _print_table(records, pattern)
+    return IngestSummary(records, stopped=stop.is_set())

@@ -1,52 +1,103 @@
-"""`imggo-fn` command line. User mistakes end with one `error:` line and a non-zero exit
-code, never a traceback."""
+"""`imggo-fn` command line. Every user mistake ends with one `error:` line and an exit
+code (imggo_cli.errors), never a traceback. Commands import what they need when they
+run, so `imggo-fn --help` and `jobs list` start quickly."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.ports import ImageApi, ImageApiError
-from core.service.context import Services
+from imggo_cli.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED_ITEMS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    UserError,
+)
 
-EXIT_USAGE, EXIT_FAILED_ITEMS, EXIT_UNREACHABLE = 2, 1, 3
+if TYPE_CHECKING:
+    from imggo_cli.ingest import IngestSummary, Input
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class CliParser(argparse.ArgumentParser):
+    """argparse, with its mistakes as one line (not usage + error) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 picks one)")
+    return port
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
+        from core import __version__
+
+        print(f"imggo-fn {__version__}")
+        parser.exit()
+
+
+def _parser() -> CliParser:
+    parser = CliParser(
         prog="imggo-fn", description="Send images to ImgGo and keep every job's result."
     )
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="serve the HTTP API on 127.0.0.1")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=port_number, default=8080, help="0 picks a free port")
+    serve.add_argument(
+        "--grace", type=float, default=10.0, help="seconds stopping waits for requests in flight"
+    )
 
-    ingest = sub.add_parser("ingest", help="submit image files or URLs and wait for results")
+    ingest = sub.add_parser(
+        "ingest",
+        help="submit image files or URLs and wait for results (re-run to resume)",
+        description="Submit images and wait for their results. The same images and "
+        "pattern always map to the same jobs: re-running a stopped ingest resumes it.",
+    )
     ingest.add_argument("inputs", nargs="+", metavar="PATH|URL")
-    ingest.add_argument("--pattern", "-p", required=True, help="ImgGo pattern id (or alias)")
+    ingest.add_argument("--pattern", "-p", required=True, help="ImgGo pattern: id, name or title")
     ingest.add_argument("--out", "-o", type=Path, help="write results to FILE.jsonl or FILE.csv")
     ingest.add_argument(
-        "--concurrency", "-c", type=int, default=8, help="calls to ImgGo in flight at once"
+        "--concurrency",
+        "-c",
+        type=int,
+        help="calls to ImgGo in flight at once (default: IMGGO_FN_BATCH_CONCURRENCY)",
     )
     ingest.add_argument("--wait", type=float, default=120.0, help="seconds to wait for results")
 
     jobs = sub.add_parser("jobs", help="read stored jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
-    jobs_list = jobs_sub.add_parser("list")
+    jobs_list = jobs_sub.add_parser("list", help="the newest jobs")
     jobs_list.add_argument("--status")
     jobs_list.add_argument("--limit", type=int, default=20)
     jobs_list.add_argument("--tenant", default="local")
-    jobs_show = jobs_sub.add_parser("show")
-    jobs_show.add_argument("job_id")
+    jobs_show = jobs_sub.add_parser("show", help="one job as JSON")
+    jobs_show.add_argument("job_id", help="the job id, or any prefix naming one job")
     jobs_show.add_argument("--tenant", default="local")
 
     patterns = sub.add_parser("patterns", help="ImgGo patterns")
@@ -54,221 +105,198 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("reconcile", help="refresh stale jobs once (what the schedule runs)")
 
-    sim = sub.add_parser("simulator", help="run the embedded ImgGo simulator on its own")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8787)
-    sim.add_argument("--latency", type=float, default=0.0, help="seconds added to each ingest")
+    # Its options belong to the simulator (imggo_simulator.__main__), parsed there.
+    sub.add_parser(
+        "simulator",
+        add_help=False,
+        help="run the ImgGo simulator on its own (imggo-fn simulator --help)",
+    )
     return parser
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import secrets as pysecrets
-    from dataclasses import replace
-
-    from core.api.app import HttpApp
-    from core.bootstrap import build_services, with_local_queue
-    from imggo_cli import dashboard
-    from imggo_cli.local import dev_api_key, start_local
-    from imggo_cli.server import LocalServer
-
-    webhook_secret = pysecrets.token_urlsafe(24)
-    local = start_local(webhook_secret=webhook_secret)
-    settings, key = dev_api_key(local.settings)
-    if local.simulated:
-        # The embedded ImgGo may fetch image URLs from this machine.
-        settings = replace(settings, ssrf_allow=(*settings.ssrf_allow, "127.0.0.1", "localhost"))
-    services = with_local_queue(build_services(settings))
-    try:
-        server = LocalServer(HttpApp(services), args.host, args.port, local_routes=dashboard.handle)
-    except OSError as exc:
-        raise _UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
-    if local.simulated:
-        import httpx
-
-        httpx.post(
-            f"{settings.imggo_base_url}/api/webhooks",
-            headers={"Authorization": f"Bearer {settings.imggo_api_key}"},
-            json={
-                "url": f"{server.url}/v1/webhooks/imggo",
-                "events": ["job.succeeded", "job.failed"],
-                "secret": webhook_secret,
-            },
-            timeout=5,
-        ).raise_for_status()
-    print(f"imggo-fn listening on {server.url}  (store {settings.store_url})")
-    where = "embedded simulator at " if local.simulated else ""
-    print(f"ImgGo: {where}{settings.imggo_base_url}")
-    print(f"dashboard: {server.url}/")
-    auth = f"Authorization: Bearer {key}" if key else "Authorization: Bearer <your key>"
-    if key:
-        print(f"dev API key (tenant 'local', valid while this runs): {key}")
-    print("try:")
-    print(
-        f"  curl -s -H '{auth}' -F pattern_id=image-facts -F image=@examples/product.jpg "
-        f"{server.url}/v1/jobs"
-    )
-    print(f"  curl -s -H '{auth}' {server.url}/v1/jobs")
-    print(f"  curl -s {server.url}/openapi.json")
-    sys.stdout.flush()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    stop = _reconcile_every(services, settings.reconcile_age_s)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("stopping", file=sys.stderr)
-    finally:
-        stop.set()
-        server.stop()
-        services.close()
-        local.close()
-    return 0
-
-
-def _reconcile_every(services: Services, interval_s: float) -> threading.Event:
-    """The laptop's stand-in for a cloud schedule: reconcile in the background."""
-    from core.service.reconcile import reconcile
-
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(max(interval_s, 5.0)):
-            try:
-                reconcile(services)
-            except Exception:  # keep serving; the next pass retries
-                logging.getLogger("imggo.cli").exception("reconcile pass failed")
-
-    threading.Thread(target=loop, name="reconcile", daemon=True).start()
-    return stop
-
-
-def _check_imggo(imggo: ImageApi, base_url: str) -> None:
+def check_imggo(imggo: ImageApi, base_url: str) -> list[dict[str, Any]]:
+    """Fail fast, before any work, when ImgGo is unreachable or refuses the key.
+    Returns its patterns."""
     try:
         imggo.ping()
     except ImageApiError as exc:
-        raise _UserError(
+        raise UserError(
             f"cannot reach ImgGo at {base_url}: {exc.message}", EXIT_UNREACHABLE
         ) from exc
     try:
-        imggo.list_patterns()
+        return imggo.list_patterns()
     except ImageApiError as exc:
         if exc.status in (401, 403):
-            raise _UserError("ImgGo refused the API key (check IMGGO_API_KEY)") from exc
-        raise _UserError(f"ImgGo answered: {exc.message}", EXIT_UNREACHABLE) from exc
+            raise UserError("ImgGo refused the API key (check IMGGO_API_KEY)") from exc
+        raise UserError(f"ImgGo answered: {exc.message}", EXIT_UNREACHABLE) from exc
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from imggo_cli.serve import run_serve
+
+    return run_serve(args.host, args.port, grace_s=args.grace)
+
+
+@contextmanager
+def _interruptible() -> Iterator[threading.Event]:
+    """While inside, Ctrl-C sets the event (the work stops after the calls in flight);
+    a second Ctrl-C quits at once."""
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        # os.write, not print: this may run in the middle of another write to stderr.
+        if stop.is_set():
+            os.write(2, b"\nstopped at once; the calls in flight were abandoned\n")
+            os._exit(EXIT_INTERRUPTED)  # exiting normally would join the worker threads
+        stop.set()
+        os.write(2, b"\nstopping after the calls in flight (Ctrl-C again to quit at once)\n")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from core.bootstrap import build_services
-    from imggo_cli.ingest import UsageError, ingest, read_inputs
-    from imggo_cli.local import start_local
+    from imggo_cli.ingest import read_inputs
+    from imggo_cli.local import local_settings
+    from imggo_cli.results import ResultsFile
 
+    # Every mistake is found before anything starts: files, --out, the settings.
+    inputs = read_inputs(args.inputs)
+    concurrency = args.concurrency
+    if concurrency is None:
+        concurrency = local_settings().batch_concurrency
+    if concurrency < 1:
+        raise UserError("--concurrency (or IMGGO_FN_BATCH_CONCURRENCY) must be at least 1")
+    if args.wait < 0:
+        raise UserError("--wait must not be negative")
+    results = ResultsFile(args.out) if args.out else None
     try:
-        read_inputs(args.inputs)  # fail on a missing file before starting anything
-    except UsageError as exc:
-        raise _UserError(str(exc)) from exc
-    if args.concurrency < 1:
-        raise _UserError("--concurrency must be at least 1")
-    local = start_local()
-    services = build_services(local.settings)
-    try:
-        _check_imggo(services.imggo, local.settings.imggo_base_url)
-        summary = ingest(
-            services,
-            args.inputs,
-            pattern=args.pattern,
-            concurrency=args.concurrency,
-            wait_s=args.wait,
-            out=args.out,
+        summary = _ingest(args, inputs, concurrency)
+    except BaseException:
+        if results is not None:
+            results.discard()
+        raise
+    if results is not None:
+        if summary.stopped:  # a results file is for a finished run
+            results.discard()
+        else:
+            results.write(summary.records)
+            print(f"results written to {args.out}")
+    line = f"{summary.succeeded} succeeded, {summary.failed} failed"
+    if summary.unfinished:
+        line += f", {summary.unfinished} not finished"
+    print(line)
+    if summary.stopped:
+        print(
+            f"stopped: {summary.sent} of {len(summary.records)} images were sent to ImgGo. Run the "
+            "same command again to resume (finished jobs are reported, the rest are sent)",
+            file=sys.stderr,
         )
+        return EXIT_INTERRUPTED
+    if summary.unfinished:
+        print(
+            "some jobs are not finished: run the same command again to pick them up "
+            "(nothing is sent twice)",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED_ITEMS if summary.failed or summary.unfinished else EXIT_OK
+
+
+def _ingest(args: argparse.Namespace, inputs: list[Input], concurrency: int) -> IngestSummary:
+    from core.bootstrap import build_services
+    from imggo_cli.ingest import ingest
+    from imggo_cli.local import start_local
+    from imggo_cli.patterns import catalog, resolve
+
+    local = start_local()
+    try:
+        services = build_services(local.settings)
+        try:
+            listed = check_imggo(services.imggo, local.settings.imggo_base_url)
+            pattern = resolve(catalog(listed), args.pattern)  # before any work
+            print(local.describe_imggo(), flush=True)
+            with _interruptible() as stop:
+                return ingest(
+                    services,
+                    inputs,
+                    pattern=pattern,
+                    concurrency=concurrency,
+                    wait_s=args.wait,
+                    simulated=local.simulated,
+                    stop=stop,
+                )
+        finally:
+            services.close()
     finally:
-        services.close()
         local.close()
-    if args.out:
-        print(f"results written to {args.out}")
-    ok = len(summary.records) - summary.failed
-    print(f"{ok} succeeded, {summary.failed} did not")
-    return EXIT_FAILED_ITEMS if summary.failed else 0
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
     from core.adapters.stores import open_store
-    from core.api.views import job_view
-    from core.config import Settings
-    from imggo_cli.output import table
+    from imggo_cli import jobs
+    from imggo_cli.local import local_settings
 
-    settings = Settings.from_env()
-    store = open_store(settings.store_url)
+    status = jobs.parse_status(getattr(args, "status", None))
+    store = open_store(local_settings().store_url)
     if args.jobs_command == "show":
-        job = store.get(args.job_id)
-        if job is None or job.tenant != args.tenant:
-            raise _UserError(f"no job {args.job_id}")
-        print(json.dumps(job_view(job), indent=2))
-        return 0
-    from core.domain.job import JobStatus
-
-    try:
-        status = JobStatus(args.status) if args.status else None
-    except ValueError as exc:
-        raise _UserError(
-            f"--status must be one of {', '.join(s.value for s in JobStatus)}"
-        ) from exc
-    page = store.list_jobs(args.tenant, status=status, limit=args.limit)
-    rows = [
-        (j.id, j.status.value, j.pattern_id, j.source.filename or j.source.url or "")
-        for j in page.items
-    ]
-    table(("job", "status", "pattern", "source"), rows, title=f"jobs of tenant {args.tenant}")
-    return 0
+        jobs.show(store, args.tenant, args.job_id)
+    else:
+        jobs.list_jobs(store, args.tenant, status, args.limit)
+    return EXIT_OK
 
 
 def _cmd_patterns(args: argparse.Namespace) -> int:
     from core.bootstrap import open_imggo
     from imggo_cli.local import start_local
     from imggo_cli.output import table
+    from imggo_cli.patterns import catalog
 
     local = start_local()
     try:
-        imggo = open_imggo(local.settings)
-        _check_imggo(imggo, local.settings.imggo_base_url)
-        rows = [
-            (p.get("id", ""), p.get("name", ""), p.get("format", "")) for p in imggo.list_patterns()
-        ]
+        listed = check_imggo(open_imggo(local.settings), local.settings.imggo_base_url)
     finally:
         local.close()
-    table(("id", "name", "format"), rows, title="patterns")
-    return 0
+    rows = [(p.short_name, p.title, p.format, p.id) for p in catalog(listed)]
+    table(("--pattern", "title", "format", "id"), rows, title="ImgGo patterns", shrink=("title",))
+    return EXIT_OK
 
 
 def _cmd_reconcile(args: argparse.Namespace) -> int:
+    import json
+
     from core.bootstrap import build_services
     from core.service.reconcile import reconcile
     from imggo_cli.local import start_local
 
     local = start_local()
-    services = build_services(local.settings)
     try:
-        print(json.dumps(reconcile(services).as_dict()))
+        services = build_services(local.settings)
+        try:
+            check_imggo(services.imggo, local.settings.imggo_base_url)
+            print(json.dumps(reconcile(services).as_dict()))
+        finally:
+            services.close()
     finally:
-        services.close()
         local.close()
-    return 0
+    return EXIT_OK
 
 
-def _cmd_simulator(args: argparse.Namespace) -> int:
+def _cmd_simulator(args: argparse.Namespace, extra: list[str]) -> int:
+    from imggo_simulator.__main__ import build_parser, config_from_args, run
+
+    sim_args = build_parser("imggo-fn simulator", parser_class=CliParser).parse_args(extra)
+    if sim_args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
     try:
-        from imggo_simulator import SimulatorConfig, serve_forever
-    except ImportError as exc:
-        raise _UserError(
-            "the simulator needs the `local` extra: pip install 'imggo-functions[local]'"
+        run(config_from_args(sim_args), sim_args.host, sim_args.port)
+    except OSError as exc:
+        raise UserError(
+            f"cannot listen on {sim_args.host}:{sim_args.port}: {exc.strerror or exc}"
         ) from exc
-    with contextlib.suppress(KeyboardInterrupt):
-        serve_forever(SimulatorConfig(ingest_latency_s=args.latency), args.host, args.port)
-    return 0
-
-
-class _UserError(Exception):
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.exit_code = code
+    return EXIT_OK
 
 
 COMMANDS = {
@@ -277,26 +305,43 @@ COMMANDS = {
     "jobs": _cmd_jobs,
     "patterns": _cmd_patterns,
     "reconcile": _cmd_reconcile,
-    "simulator": _cmd_simulator,
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _run(argv: Sequence[str] | None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.command == "simulator":
+        return _cmd_simulator(args, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return COMMANDS[args.command](args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return COMMANDS[args.command](args)
-    except _UserError as exc:
+        code = _run(argv)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return code
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except ValueError as exc:  # configuration mistakes (a bad store URL, a bad env value)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Whoever read our output stopped (`| head`): not a failure worth a traceback.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

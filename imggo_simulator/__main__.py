@@ -1,4 +1,8 @@
-"""`python -m imggo_simulator --port 8787`: run the ImgGo API simulator in the foreground."""
+"""`python -m imggo_simulator --port 8787`: run the ImgGo API simulator in the foreground.
+
+`imggo-fn simulator` is the same command: it builds its parser and runs it with the
+functions here, so both accept the same options and print the same banner.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +22,27 @@ def _rate(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m imggo_simulator",
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 picks one)")
+    return port
+
+
+def build_parser(
+    prog: str = "python -m imggo_simulator",
+    *,
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+) -> argparse.ArgumentParser:
+    parser = parser_class(
+        prog=prog,
         description="ImgGo API simulator: a local test double of the ImgGo API.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (keep it loopback)")
-    parser.add_argument("--port", type=int, default=8787, help="port; 0 picks a free one")
+    parser.add_argument("--port", type=_port, default=8787, help="port; 0 picks a free one")
     parser.add_argument(
         "--api-key",
         action="append",
@@ -89,23 +107,28 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     return config
 
 
+def print_banner(server: SimulatorServer, config: SimulatorConfig) -> None:
+    key = DEMO_API_KEY if DEMO_API_KEY in config.api_keys else sorted(config.api_keys)[0]
+    print(f"ImgGo simulator listening on {server.url}  (API under {server.url}/api)")
+    print(f"API key: {key}")
+    print("Patterns: " + ", ".join(f"{a}={i}" for a, i in BUILTIN_PATTERN_IDS.items()))
+    print(f"Use it: IMGGO_BASE_URL={server.url} IMGGO_API_KEY={key} imggo-fn ingest ...")
+    print("Ctrl-C to stop.", flush=True)
+
+
+def run(config: SimulatorConfig, host: str, port: int) -> None:
+    """Serve until Ctrl-C or SIGTERM, banner first. Raises OSError when it cannot listen."""
+    serve_forever(config, host, port, ready=lambda server: print_banner(server, config))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = config_from_args(args)
-
-    def ready(server: SimulatorServer) -> None:
-        demo_key = DEMO_API_KEY if DEMO_API_KEY in config.api_keys else "(as given)"
-        print(f"ImgGo simulator listening on {server.url}  (API under {server.url}/api)")
-        print(f"Demo API key: {demo_key}")
-        print("Patterns: " + ", ".join(f"{a}={i}" for a, i in BUILTIN_PATTERN_IDS.items()))
-        print("Ctrl-C to stop.", flush=True)
-
     try:
-        serve_forever(config, args.host, args.port, ready=ready)
+        run(config_from_args(args), args.host, args.port)
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

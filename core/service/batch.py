@@ -47,6 +47,7 @@ _NAMESPACE = uuid.UUID("0b8f6a52-7d4e-4c7b-bb1e-1f0c9a9e2d63")
 # Items accepted per store round trip. Small enough that the first dispatches start at
 # once, large enough that a thousand items cost a few dozen transactions, not thousands.
 _ACCEPT_CHUNK = 32
+_STOPPED = {"code": "stopped", "message": "the batch was stopped before this item was accepted"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class BatchItem:
     image_url: str | None = None
     upload: ImageUpload | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The item's own Idempotency-Key: any later batch naming it finds the same job (a
+    # resumed `imggo-fn ingest`) instead of making one per batch and position.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,9 @@ def batch_fingerprint(pattern_id: str, items: Sequence[BatchItem]) -> str:
             if item.upload is not None
             else item.image_url
         )
-        digest.update(json.dumps([image, item.extras], sort_keys=True, default=str).encode())
+        digest.update(
+            json.dumps([image, item.extras, item.idempotency_key], sort_keys=True).encode()
+        )
     return digest.hexdigest()
 
 
@@ -118,7 +124,10 @@ def run_batch(
     idempotency_key: str | None = None,
     concurrency: int | None = None,
     on_item: Callable[[ItemOutcome], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> BatchResult:
+    """`stop`, once set, ends the batch early (a Ctrl-C): calls in flight finish, items
+    not dispatched yet stay accepted, items not accepted yet are reported `stopped`."""
     settings = services.settings
     if not items:
         raise ValidationError("a batch needs at least one item", code="empty_batch")
@@ -148,7 +157,8 @@ def run_batch(
             image_url=item.image_url,
             upload=item.upload,
             extras=item.extras,
-            job_id=item_job_id(batch_id, index),
+            idempotency_key=item.idempotency_key,
+            job_id=None if item.idempotency_key else item_job_id(batch_id, index),
             batch_id=batch_id,
         )
         try:
@@ -183,6 +193,8 @@ def run_batch(
         return outcome
 
     def dispatch_item(index: int, accepted: SubmitOutcome, image: bytes | None) -> ItemOutcome:
+        if stop is not None and stop.is_set():
+            return done(ItemOutcome(index, accepted.job, None))
         try:
             job = dispatch(
                 services,
@@ -216,6 +228,10 @@ def run_batch(
         # Accepted a chunk at a time (one store round trip per chunk), while the pool
         # already dispatches the chunks before: ImgGo's latency overlaps our writes.
         for start in range(0, len(valid), _ACCEPT_CHUNK):
+            if stop is not None and stop.is_set():
+                for index, _ in valid[start:]:
+                    done(ItemOutcome(index, None, dict(_STOPPED)))
+                break
             chunk = valid[start : start + _ACCEPT_CHUNK]
             accepted = accept_many(services, [new for _, new in chunk])
             for (index, new), outcome in zip(chunk, accepted, strict=True):
