@@ -38,7 +38,6 @@ from core.adapters.imggo.errors import (
     invalid_response,
 )
 from core.adapters.imggo.headers import RateLimit, parse_rate_limit, parse_retry_after
-from core.adapters.imggo.multipart import encode_form
 from core.adapters.imggo.session import HttpSession, Reply
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, RemoteJob, Submission
@@ -334,16 +333,13 @@ class ImggoClient:
         headers = {"Idempotency-Key": key}
         upload = submission.upload
         if upload is not None:
-            content_type, body = encode_form(
-                {"idempotency_key": key, "extras": extras_json},
-                {"image": (upload.filename, upload.data, upload.content_type)},
-            )
             response = self._send(
                 "POST",
                 path,
                 deadline=deadline,
-                headers={**headers, "Content-Type": content_type},
-                content=body,
+                headers=headers,
+                form={"idempotency_key": key, "extras": extras_json},
+                files={"image": (upload.filename, upload.data, upload.content_type)},
             )
         else:
             response = self._send(
@@ -474,7 +470,8 @@ class ImggoClient:
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
-        content: bytes | None = None,
+        form: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> Reply:
         """One logical call: attempts with retries until a 2xx, a final error, or a bound."""
         if deadline is not None and self._clock() + _MIN_ATTEMPT_S > deadline:
@@ -513,7 +510,8 @@ class ImggoClient:
                 headers=request_headers,
                 params=params,
                 json_body=json_body,
-                content=content,
+                form=form,
+                files=files,
             )
 
         try:
@@ -540,7 +538,8 @@ class ImggoClient:
         headers: dict[str, str],
         params: dict[str, Any] | None,
         json_body: Any,
-        content: bytes | None,
+        form: dict[str, str] | None,
+        files: dict[str, tuple[str, bytes, str]] | None,
     ) -> Reply:
         time_left = self._timeout_s
         if deadline is not None:
@@ -549,6 +548,8 @@ class ImggoClient:
             time_left = max(min(time_left, deadline - self._clock()), _MIN_ATTEMPT_S)
         started = time.perf_counter()
         try:
+            # httpx encodes the form (multipart when there are files) afresh for each
+            # attempt, so a retry resends the whole file.
             response = self._http().exchange(
                 method,
                 self._url(path),
@@ -556,7 +557,8 @@ class ImggoClient:
                 headers=headers,
                 params=params,
                 json=json_body,
-                content=content,
+                data=form,
+                files=files,
             )
         except ImageApiError as exc:
             log.debug("ImgGo %s %s failed: %s", method, path, exc.code)

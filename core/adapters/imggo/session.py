@@ -122,6 +122,9 @@ class HttpSession:
         try:
             with anyio.fail_after(time_left):
                 built = self._client.build_request(method, url, timeout=time_left, **request)
+                # Gathered into one body: httpx streams a multipart form as a socket
+                # write per part header and part (a dozen per upload); one is cheaper.
+                await built.aread()
                 response = await self._client.send(built, stream=True)
                 try:
                     content = await self._read(response)
