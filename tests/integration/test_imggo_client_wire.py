@@ -27,6 +27,8 @@ from typing import BinaryIO
 import pytest
 
 from core.adapters.imggo.client import ImggoClient
+from core.bootstrap import open_imggo
+from core.config import Settings
 from core.ports import ImageApiError
 
 KEY = "imggo_test_wire_0123456789abcdef"
@@ -172,7 +174,7 @@ def client() -> Iterator[Callable[..., ImggoClient]]:
 
     def make(url: str, **kwargs: object) -> ImggoClient:
         kwargs.setdefault("max_attempts", 1)
-        opened.append(ImggoClient(url, KEY, **kwargs))  # type: ignore[arg-type]
+        opened.append(ImggoClient(url, KEY, **kwargs))
         return opened[-1]
 
     yield make
@@ -256,6 +258,20 @@ def test_pool_keeps_as_many_connections_as_calls_in_flight(server, client) -> No
         for _ in range(2):
             jobs = list(pool.map(lambda _: imggo.get_job(JOB_ID), range(in_flight)))
             assert len(jobs) == in_flight
+    assert raw.connections == in_flight
+
+
+def test_the_composition_root_sizes_the_pool_to_the_batch_concurrency(server) -> None:
+    in_flight = 24
+    raw = server(keep_alive(delay_s=0.1))
+    settings = Settings(imggo_base_url=raw.url, imggo_api_key=KEY, batch_concurrency=in_flight)
+    imggo = open_imggo(settings)
+    try:
+        with ThreadPoolExecutor(in_flight) as pool:
+            for _ in range(2):
+                list(pool.map(lambda _: imggo.get_job(JOB_ID), range(in_flight)))
+    finally:
+        imggo.close()
     assert raw.connections == in_flight
 
 
