@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gzip
 import ipaddress
 import json
 import socket
@@ -35,6 +36,7 @@ KEY = "imggo_test_wire_0123456789abcdef"
 JOB_ID = "770e8400-e29b-41d4-a716-446655440000"
 JOB = json.dumps({"success": True, "data": {"id": JOB_ID, "status": "queued"}}).encode()
 MIB = 1024 * 1024
+GZIPPED = gzip.compress(b"hello")
 
 Serve = Callable[[socket.socket, BinaryIO, int], None]
 
@@ -240,8 +242,20 @@ def test_a_refused_connection_is_a_retryable_connect_error(client) -> None:
         ),
         (b"HTTP/1.0 200 OK\r\nContent-Type: text/csv\r\n\r\nuntil close", b"until close"),
         (b"HTTP/1.1 204 No Content\r\nContent-Type: text/csv\r\n\r\n", b""),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Encoding: gzip\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(GZIPPED) + GZIPPED,
+            b"hello",
+        ),
     ],
-    ids=["content-length", "chunked-with-trailers", "interim-1xx", "close-delimited", "204"],
+    ids=[
+        "content-length",
+        "chunked-with-trailers",
+        "interim-1xx",
+        "close-delimited",
+        "204",
+        "gzip",
+    ],
 )
 def test_response_framings(server, client, raw: bytes, body: bytes) -> None:
     imggo = client(server(once(raw)).url)
@@ -315,6 +329,13 @@ def test_broken_framing_is_a_retryable_protocol_error(server, client, raw: bytes
     error, _ = refused(lambda: imggo.get_job(JOB_ID))
     assert (error.code, error.retryable, error.status) == ("protocol_error", True, None)
     assert KEY not in error.message
+
+
+def test_a_body_that_does_not_decode_is_a_retryable_invalid_response(server, client) -> None:
+    raw = answer(body=b"not gzip at all", extra=b"Content-Encoding: gzip\r\n")
+    imggo = client(server(once(raw)).url)
+    error, _ = refused(lambda: imggo.get_job(JOB_ID))
+    assert (error.code, error.retryable) == ("invalid_response", True)
 
 
 @pytest.mark.parametrize("bound", ["deadline", "timeout_s"])

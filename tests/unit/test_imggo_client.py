@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from core.adapters.imggo.client import ImggoClient, normalise_base_url
 from core.adapters.imggo.headers import RateLimit
+from core.adapters.imggo.session import HttpSession
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, ImageUpload, RemoteJob, Submission
 
@@ -752,6 +753,22 @@ def test_a_client_dropped_without_close_stops_its_loop() -> None:
     gc.collect()
     loop.join(timeout=5)
     assert not loop.is_alive()
+
+
+def test_a_call_that_races_close_gets_a_retryable_error() -> None:
+    session = HttpSession(
+        transport=httpx.MockTransport(Script(ok({}))),
+        max_connections=1,
+        max_response_bytes=1000,
+        user_agent="test",
+    )
+    url = httpx.URL(f"{BASE}/api/_health")
+    assert session.exchange("GET", url, time_left=1.0).status == 200
+    session.close()
+    with pytest.raises(ImageApiError) as caught:
+        session.exchange("GET", url, time_left=1.0)
+    assert (caught.value.code, caught.value.retryable) == ("client_closed", True)
+    session.close()  # idempotent
 
 
 def test_a_process_exits_without_closing_its_client() -> None:

@@ -127,8 +127,8 @@ def client_closed() -> ImageApiError:
 def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
     """The ssl error behind `exc`, if any (httpx wraps it, sometimes twice)."""
     seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
+    for _ in range(8):  # a chain is short, and may loop
+        if seen is None or isinstance(seen, ssl.SSLError):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None

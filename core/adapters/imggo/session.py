@@ -104,11 +104,11 @@ class HttpSession:
         """One request and its whole answer within `time_left` seconds, or an
         ImageApiError. `request` holds httpx's request arguments (headers, params,
         json, data, files)."""
+        exchange = self._exchange(method, url, time_left, request)
         try:
-            future = asyncio.run_coroutine_threadsafe(
-                self._exchange(method, url, time_left, request), self._loop
-            )
+            future = asyncio.run_coroutine_threadsafe(exchange, self._loop)
         except RuntimeError:  # the loop is closed: close() ran meanwhile
+            exchange.close()
             raise client_closed() from None
         try:
             return future.result(timeout=time_left + _LOOP_GRACE_S)
@@ -157,9 +157,11 @@ class HttpSession:
     def close(self, *, wait: bool = True) -> None:
         """Close the pooled connections and stop the loop. `wait=False` only starts
         that, which is safe from any thread (a finalizer may run on the loop's own)."""
+        shutdown = self._shutdown()
         try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+            asyncio.run_coroutine_threadsafe(shutdown, self._loop)
         except RuntimeError:  # closed already
+            shutdown.close()
             return
         if wait and threading.current_thread() is not self._thread:
             self._thread.join(timeout=_CLOSE_WAIT_S)
