@@ -203,7 +203,14 @@ def _worth_retrying(exc: BaseException) -> bool:
 
 
 class ImggoClient:
-    """The ImageApi port over httpx. Thread-safe: one instance serves every worker."""
+    """The ImageApi port over httpx. Thread-safe: one instance serves every worker.
+
+    `timeout_s` bounds one attempt as a whole: waiting for a pooled connection,
+    connecting, sending and reading the whole answer. `max_connections` is the pool's
+    size (a call beyond it waits for a free connection, within its bound);
+    `max_response_bytes` caps an answer. `transport` replaces httpx's own (tests pass
+    an httpx.MockTransport).
+    """
 
     def __init__(
         self,
