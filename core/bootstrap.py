@@ -70,7 +70,11 @@ def open_imggo(settings: Settings) -> ImageApi:
     if not settings.imggo_api_key:
         raise ValueError("IMGGO_API_KEY is not set (use `imggo-fn serve` for the simulator)")
     return ImggoClient(
-        settings.imggo_base_url, settings.imggo_api_key, timeout_s=settings.imggo_timeout_s
+        settings.imggo_base_url,
+        settings.imggo_api_key,
+        timeout_s=settings.imggo_timeout_s,
+        # A connection for each call a batch keeps in flight.
+        max_connections=settings.batch_concurrency,
     )
 
 

@@ -6,8 +6,10 @@ each wait, so backoff, Retry-After and deadlines are checked exactly.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -24,6 +26,7 @@ from hypothesis import strategies as st
 
 from core.adapters.imggo.client import ImggoClient, normalise_base_url
 from core.adapters.imggo.headers import RateLimit
+from core.adapters.imggo.session import HttpSession
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, ImageUpload, RemoteJob, Submission
 
@@ -699,41 +702,104 @@ def test_rate_limit_is_recorded_from_a_429_too() -> None:
 
 
 # ------------------------------------------------------------------ the pooled client
-def test_http_client_is_lazy_reused_and_reopened_after_close() -> None:
+def _new_loop_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """The HTTP loop threads started since `before` (other tests' may be ending)."""
+    return [t for t in threading.enumerate() if t.name == "imggo-http" and t not in before]
+
+
+def test_the_pool_opens_on_first_use_is_kept_and_reopens_after_close() -> None:
+    before = set(threading.enumerate())
     client, _ = make(Script(ok(job_body("running"))))
+    assert _new_loop_threads(before) == []  # nothing opened before the first call
 
-    def pool() -> httpx.Client | None:
-        return client._client
-
-    assert pool() is None  # nothing opened before the first call
     client.get_job(JOB_ID)
-    first = pool()
     client.get_job(JOB_ID)
-    assert first is not None and pool() is first
+    (first,) = _new_loop_threads(before)
     client.close()
-    assert pool() is None and first.is_closed
+    assert not first.is_alive()  # close() closed the connections and stopped the loop
+
     client.get_job(JOB_ID)
-    assert pool() is not None and pool() is not first
+    (second,) = _new_loop_threads(before | {first})
+    assert second.is_alive()
     client.close()
     client.close()  # idempotent
+    assert not second.is_alive()
 
 
 def test_concurrent_first_calls_share_one_pool() -> None:
+    before = set(threading.enumerate())
     client, _ = make(Script(ok(job_body("running"))))
     barrier = threading.Barrier(8)
-    seen: list[object] = []
 
     def work() -> None:
         barrier.wait()
         client.get_job(JOB_ID)
-        seen.append(client._client)
 
     threads = [threading.Thread(target=work) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(seen) == 8 and len({id(c) for c in seen}) == 1
+    assert len(_new_loop_threads(before)) == 1
+    client.close()
+
+
+def test_a_client_dropped_without_close_stops_its_loop() -> None:
+    before = set(threading.enumerate())
+    client, _ = make(Script(ok(job_body("running"))))
+    client.get_job(JOB_ID)
+    (loop,) = _new_loop_threads(before)
+    del client
+    gc.collect()
+    loop.join(timeout=5)
+    assert not loop.is_alive()
+
+
+def test_a_call_that_races_close_gets_a_retryable_error() -> None:
+    session = HttpSession(
+        transport=httpx.MockTransport(Script(ok({}))),
+        max_connections=1,
+        max_response_bytes=1000,
+        user_agent="test",
+    )
+    url = httpx.URL(f"{BASE}/api/_health")
+    assert session.exchange("GET", url, time_left=1.0).status == 200
+    session.close()
+    with pytest.raises(ImageApiError) as caught:
+        session.exchange("GET", url, time_left=1.0)
+    assert (caught.value.code, caught.value.retryable) == ("client_closed", True)
+    session.close()  # idempotent
+
+
+def test_a_process_exits_without_closing_its_client() -> None:
+    # The loop thread is a daemon: an unclosed client must not hold the process open.
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import httpx; from core.adapters.imggo.client import ImggoClient; "
+        "answer = httpx.Response(200, json={'success': True, 'data': {}}); "
+        "kept = ImggoClient('http://imggo.test', 'imggo_test_k', "
+        "transport=httpx.MockTransport(lambda request: answer)); kept.ping()"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=30)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_its_own_pool() -> None:
+    # The child inherits the client but not the parent's loop thread.
+    script = Script(ok({"status": "healthy"}))
+    client, _ = make(script, timeout_s=2.0)
+    client.ping()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status, never return into pytest
+        try:
+            client.ping()
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    client.ping()  # and the parent's pool still works
+    client.close()
 
 
 def test_importing_the_package_does_not_import_httpx() -> None:

@@ -1,7 +1,8 @@
 """The ImgGo adapter: `ImggoClient` (the ImageApi port over httpx) and `RateLimit`.
 
-Nothing heavy is imported here: httpx and tenacity load only when `ImggoClient` is first
-touched, so a cold start that never talks to ImgGo (a webhook, a store sweep) skips them.
+Nothing heavy is imported here: httpx, anyio and tenacity load only when `ImggoClient` is
+first touched, so a cold start that never talks to ImgGo (a webhook, a store sweep) skips
+them.
 """
 
 from __future__ import annotations

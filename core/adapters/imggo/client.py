@@ -1,14 +1,16 @@
 """ImggoClient: the ImageApi port spoken over HTTP to ImgGo (or its simulator).
 
-One pooled `httpx.Client` per ImggoClient, opened on first use and kept: a warm
-serverless function reuses its connections (TLS handshakes are the slow part).
+One HttpSession per ImggoClient (session.py: pooled httpx connections, each attempt
+bounded in time and size), opened on first use and kept: a warm serverless function
+reuses its connections (TLS handshakes are the slow part).
 
 Retries (tenacity) cover what CONTRACT.md calls transient: 429, 500, 502, 503, 504,
 connection errors and timeouts. They are safe for ingest because every submission
 carries its Idempotency-Key, so a retry after a lost answer gets the same job back.
 Every retry loop is bounded twice: by `max_attempts`, and by the caller's `deadline`
 (an absolute `clock()` value) - we never sleep past it, never start an attempt that
-could not get going before it, and shrink the per-request timeout to the time left.
+could not get going before it, and bound each attempt, as a whole, by the time left
+(or by `timeout_s`, whichever is sooner): no server can hold an attempt longer.
 
 The API key is a secret: it is only ever put in the Authorization header, never in a
 log line, an exception message or a repr.
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import time
-import urllib.request
+import weakref
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -35,14 +38,19 @@ from core.adapters.imggo.errors import (
     invalid_response,
 )
 from core.adapters.imggo.headers import RateLimit, parse_rate_limit, parse_retry_after
-from core.adapters.imggo.multipart import encode_form
-from core.adapters.imggo.transport import StdlibTransport
+from core.adapters.imggo.session import HttpSession, Reply
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, RemoteJob, Submission
 
 log = logging.getLogger("imggo.client")
 
 DEFAULT_USER_AGENT = "imggo-functions/0.1.0 (+httpx)"
+# The pool's size when a caller does not say; the composition root sizes it to the
+# configured number of calls in flight.
+DEFAULT_MAX_CONNECTIONS = 16
+# ImgGo answers with small JSON documents (a job, a page of patterns, a rendered
+# manifest); nothing it sends us legitimately comes near this.
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 # ImgGo's own rule for idempotency keys (IngestRequest.idempotency_key in the spec).
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{1,255}")
 # Visible ASCII only: anything else could not be a header value, and httpx's error for
@@ -113,59 +121,6 @@ def _job_error(raw: object) -> str | None:
     if isinstance(raw, dict) and isinstance(raw.get("message"), str):
         return str(raw["message"])
     return json.dumps(raw, default=str)
-
-
-def _default_transport() -> httpx.BaseTransport | None:
-    """The lean stdlib transport, unless a proxy is configured (it speaks no proxy
-    protocol; httpx's own transport then honours HTTP(S)_PROXY as usual)."""
-    if any(urllib.request.getproxies().get(scheme) for scheme in ("http", "https", "all")):
-        return None
-    return StdlibTransport()
-
-
-def _transport_error(exc: httpx.RequestError) -> ImageApiError:
-    """Connection trouble and timeouts are worth retrying (the call is idempotent); a
-    request we could not even build (bad URL scheme, illegal header) is not."""
-    name = type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        code, retryable = "timeout", True
-    elif isinstance(exc, httpx.ConnectError):
-        code, retryable = "connect_error", True
-    elif isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
-        code, retryable = "request_error", False
-    elif isinstance(exc, httpx.TransportError):
-        # ReadError, WriteError, RemoteProtocolError (connection dropped mid-answer), ...
-        code, retryable = "network_error", True
-    else:
-        code, retryable = "request_error", False
-    detail = f"{name}: {exc}" if str(exc) else name
-    return ImageApiError(f"ImgGo could not be reached ({detail})", code=code, retryable=retryable)
-
-
-class _NoCookies(httpx.Cookies):
-    """ImgGo authenticates by key and sets no cookies; a client carrying some would be a
-    surprise. httpx's cookie-jar bookkeeping also cost ~20 us of CPU per call."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-    def set_cookie_header(self, request: httpx.Request) -> None:
-        return None
-
-
-_NO_COOKIES = _NoCookies()
-
-
-class _ApiHttpClient(httpx.Client):
-    """httpx.Client with no cookie jar (see _NoCookies)."""
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return _NO_COOKIES
-
-    @cookies.setter
-    def cookies(self, cookies: object) -> None:
-        pass  # httpx.Client.__init__ assigns one; there is nothing to keep
 
 
 class _RetryPlan:
@@ -248,7 +203,14 @@ def _worth_retrying(exc: BaseException) -> bool:
 
 
 class ImggoClient:
-    """The ImageApi port over httpx. Thread-safe: one instance serves every worker."""
+    """The ImageApi port over httpx. Thread-safe: one instance serves every worker.
+
+    `timeout_s` bounds one attempt as a whole: waiting for a pooled connection,
+    connecting, sending and reading the whole answer. `max_connections` is the pool's
+    size (a call beyond it waits for a free connection, within its bound);
+    `max_response_bytes` caps an answer. `transport` replaces httpx's own (tests pass
+    an httpx.MockTransport).
+    """
 
     def __init__(
         self,
@@ -260,7 +222,9 @@ class ImggoClient:
         backoff_base_s: float = 0.2,
         backoff_cap_s: float = 5.0,
         retry_after_cap_s: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -269,8 +233,8 @@ class ImggoClient:
         if not api_key or not _API_KEY_CHARS.fullmatch(api_key):
             # Deliberately does not echo the value.
             raise ValueError("the ImgGo API key must be non-empty visible ASCII")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        if max_attempts < 1 or max_connections < 1 or max_response_bytes < 1:
+            raise ValueError("max_attempts, max_connections and max_response_bytes must be >= 1")
         if timeout_s <= 0 or backoff_base_s < 0 or backoff_cap_s < 0 or retry_after_cap_s < 0:
             raise ValueError("timeouts must be positive and backoff values not negative")
         self._base_url = normalise_base_url(base_url)
@@ -279,13 +243,16 @@ class ImggoClient:
         self._max_attempts = max_attempts
         self._jitter = wait_random_exponential(multiplier=backoff_base_s, max=backoff_cap_s)
         self._retry_after_cap_s = retry_after_cap_s
+        self._max_connections = max_connections
+        self._max_response_bytes = max_response_bytes
         self._transport = transport
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock  # Retry-After HTTP-dates are wall time, not monotonic
         self._user_agent = user_agent
         self._lock = threading.Lock()
-        self._client: httpx.Client | None = None
+        self._session: HttpSession | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         # Parsed absolute URLs by path: httpx re-parses and re-joins a relative URL
         # against base_url on every call, which cost more than the rest of the request
         # building together. Paths are few (an ingest path per pattern); the cap keeps
@@ -303,21 +270,26 @@ class ImggoClient:
     def base_url(self) -> str:
         return self._base_url
 
-    def _http(self) -> httpx.Client:
-        client = self._client
-        if client is None:
+    def _http(self) -> HttpSession:
+        session = self._session
+        # After a fork the session's loop thread stayed in the parent: open a new one.
+        if session is None or session.pid != os.getpid():
             with self._lock:
-                if self._client is None:
-                    self._client = _ApiHttpClient(
-                        transport=self._transport or _default_transport(),
-                        timeout=self._timeout_s,
-                        headers={"User-Agent": self._user_agent},
-                        # A redirect is not part of ImgGo's API; following one could
-                        # carry the key somewhere unexpected.
-                        follow_redirects=False,
+                session = self._session
+                if session is None or session.pid != os.getpid():
+                    if self._finalizer is not None:
+                        self._finalizer.detach()  # an inherited session is not ours to stop
+                    session = HttpSession(
+                        transport=self._transport,
+                        max_connections=self._max_connections,
+                        max_response_bytes=self._max_response_bytes,
+                        user_agent=self._user_agent,
                     )
-                client = self._client
-        return client
+                    # A client dropped without close() must not keep its loop thread.
+                    self._finalizer = weakref.finalize(self, session.close, wait=False)
+                    self._finalizer.atexit = False  # a daemon thread ends with the process
+                    self._session = session
+        return session
 
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
@@ -330,9 +302,12 @@ class ImggoClient:
     def close(self) -> None:
         """Close the pooled connections; a later call opens a fresh pool."""
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            session, self._session = self._session, None
+            finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
+        if session is not None and session.pid == os.getpid():
+            session.close()
 
     def __enter__(self) -> ImggoClient:
         return self
@@ -365,16 +340,13 @@ class ImggoClient:
         headers = {"Idempotency-Key": key}
         upload = submission.upload
         if upload is not None:
-            content_type, body = encode_form(
-                {"idempotency_key": key, "extras": extras_json},
-                {"image": (upload.filename, upload.data, upload.content_type)},
-            )
             response = self._send(
                 "POST",
                 path,
                 deadline=deadline,
-                headers={**headers, "Content-Type": content_type},
-                content=body,
+                headers=headers,
+                form={"idempotency_key": key, "extras": extras_json},
+                files={"image": (upload.filename, upload.data, upload.content_type)},
             )
         else:
             response = self._send(
@@ -391,14 +363,12 @@ class ImggoClient:
         data = self._data(response)
         if not isinstance(data, dict):
             raise invalid_response(
-                "ImgGo's ingest answer has no data object", status=response.status_code
+                "ImgGo's ingest answer has no data object", status=response.status
             )
         job_id = data.get("job_id") or data.get("id")
         if not isinstance(job_id, str) or not job_id:
-            raise invalid_response(
-                "ImgGo's ingest answer has no job_id", status=response.status_code
-            )
-        status = _map_status(data.get("status", "queued"), status=response.status_code)
+            raise invalid_response("ImgGo's ingest answer has no job_id", status=response.status)
+        status = _map_status(data.get("status", "queued"), status=response.status)
         manifest = _manifest(data.get("manifest"))
         if status is JobStatus.SUCCEEDED and manifest is None:
             # A replayed ingest may report a finished job without its result; calling it
@@ -410,7 +380,7 @@ class ImggoClient:
             status=status,
             manifest=manifest,
             error=_job_error(data.get("error")),
-            replayed=response.status_code == 200,
+            replayed=response.status == 200,
         )
 
     def get_job(self, imggo_job_id: str, *, deadline: float | None = None) -> RemoteJob:
@@ -418,13 +388,11 @@ class ImggoClient:
         response = self._send("GET", path, deadline=deadline)
         data = self._data(response)
         if not isinstance(data, dict):
-            raise invalid_response(
-                "ImgGo's job answer has no data object", status=response.status_code
-            )
+            raise invalid_response("ImgGo's job answer has no data object", status=response.status)
         job_id = data.get("id") or imggo_job_id
         return RemoteJob(
             id=str(job_id),
-            status=_map_status(data.get("status"), status=response.status_code),
+            status=_map_status(data.get("status"), status=response.status),
             manifest=_manifest(data.get("manifest")),
             error=_job_error(data.get("error")),
         )
@@ -448,9 +416,7 @@ class ImggoClient:
             # The spec nests {data: [...], pagination: {...}}; a bare list is accepted too.
             items = data.get("data") if isinstance(data, dict) else data
             if not isinstance(items, list):
-                raise invalid_response(
-                    "ImgGo's pattern list has no items", status=response.status_code
-                )
+                raise invalid_response("ImgGo's pattern list has no items", status=response.status)
             patterns.extend(item for item in items if isinstance(item, dict))
             pagination = data.get("pagination") if isinstance(data, dict) else None
             total_pages = pagination.get("total_pages") if isinstance(pagination, dict) else None
@@ -483,23 +449,21 @@ class ImggoClient:
             retry_after_s=exc.retry_after_s,
         )
 
-    def _data(self, response: httpx.Response) -> Any:
+    def _data(self, response: Reply) -> Any:
         """The `data` of a `{"success": true, "data": ...}` answer."""
         try:
-            payload = response.json()
-        except ValueError:
+            payload = json.loads(response.content)
+        except ValueError:  # UnicodeDecodeError is one
             raise invalid_response(
-                f"ImgGo answered HTTP {response.status_code} with a body that is not JSON",
-                status=response.status_code,
+                f"ImgGo answered HTTP {response.status} with a body that is not JSON",
+                status=response.status,
             ) from None
         if not isinstance(payload, dict):
-            raise invalid_response(
-                "ImgGo's answer is not a JSON object", status=response.status_code
-            )
+            raise invalid_response("ImgGo's answer is not a JSON object", status=response.status)
         if payload.get("success") is False:
-            raise self._scrub_error(error_from_response(response.status_code, response.content))
+            raise self._scrub_error(error_from_response(response.status, response.content))
         if "data" not in payload:
-            raise invalid_response("ImgGo's answer has no data", status=response.status_code)
+            raise invalid_response("ImgGo's answer has no data", status=response.status)
         return payload["data"]
 
     def _send(
@@ -513,8 +477,9 @@ class ImggoClient:
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
-        content: bytes | None = None,
-    ) -> httpx.Response:
+        form: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> Reply:
         """One logical call: attempts with retries until a 2xx, a final error, or a bound."""
         if deadline is not None and self._clock() + _MIN_ATTEMPT_S > deadline:
             raise ImageApiError(
@@ -543,7 +508,7 @@ class ImggoClient:
             reraise=True,  # callers get our ImageApiError, not tenacity's RetryError
         )
 
-        def attempt() -> httpx.Response:
+        def attempt() -> Reply:
             plan.attempts += 1
             return self._attempt(
                 method,
@@ -552,7 +517,8 @@ class ImggoClient:
                 headers=request_headers,
                 params=params,
                 json_body=json_body,
-                content=content,
+                form=form,
+                files=files,
             )
 
         try:
@@ -579,32 +545,39 @@ class ImggoClient:
         headers: dict[str, str],
         params: dict[str, Any] | None,
         json_body: Any,
-        content: bytes | None,
-    ) -> httpx.Response:
-        timeout = self._timeout_s
+        form: dict[str, str] | None,
+        files: dict[str, tuple[str, bytes, str]] | None,
+    ) -> Reply:
+        time_left = self._timeout_s
         if deadline is not None:
             # The retry plan only starts an attempt with time left, but the clock moved
             # since; never hand httpx a zero or negative timeout.
-            timeout = max(min(timeout, deadline - self._clock()), _MIN_ATTEMPT_S)
+            time_left = max(min(time_left, deadline - self._clock()), _MIN_ATTEMPT_S)
         started = time.perf_counter()
         try:
-            response = self._http().request(
+            # httpx encodes the form (multipart when there are files) afresh for each
+            # attempt, so a retry resends the whole file.
+            response = self._http().exchange(
                 method,
                 self._url(path),
+                time_left=time_left,
                 headers=headers,
                 params=params,
                 json=json_body,
-                content=content,
-                timeout=timeout,
+                data=form,
+                files=files,
             )
-        except httpx.RequestError as exc:
-            log.debug("ImgGo %s %s failed: %s", method, path, type(exc).__name__)
-            raise self._scrub_error(_transport_error(exc)) from exc
+        except ImageApiError as exc:
+            log.debug("ImgGo %s %s failed: %s", method, path, exc.code)
+            scrubbed = self._scrub_error(exc)
+            if scrubbed is exc:
+                raise
+            raise scrubbed from None  # the original quotes the key
         log.debug(
             "ImgGo %s %s -> %d in %.0f ms",
             method,
             path,
-            response.status_code,
+            response.status,
             (time.perf_counter() - started) * 1000,
         )
         rate_limit = parse_rate_limit(response.headers)
@@ -613,10 +586,10 @@ class ImggoClient:
         if response.is_success:
             return response
         retry_after = None
-        if response.status_code in RETRY_AFTER_STATUSES:
+        if response.status in RETRY_AFTER_STATUSES:
             retry_after = parse_retry_after(
                 response.headers.get("retry-after"), wall_now=self._wall_clock
             )
         raise self._scrub_error(
-            error_from_response(response.status_code, response.content, retry_after_s=retry_after)
+            error_from_response(response.status, response.content, retry_after_s=retry_after)
         )

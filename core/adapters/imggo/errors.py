@@ -1,5 +1,9 @@
-"""Turning ImgGo's failures (error envelopes, odd bodies, transport errors) into
-ImageApiError, the one exception the rest of the code base handles.
+"""Turning ImgGo's failures (error envelopes, odd bodies, broken connections, hostile
+framing) into ImageApiError, the one exception the rest of the code base handles.
+
+Every code and every retry verdict for a failure is decided here. A retry is worth it
+where asking again on a fresh connection can help - all our calls are idempotent - and
+not where it cannot (a certificate that does not verify, an answer over our cap).
 
 Nothing here sees request headers, so nothing here can leak the API key; the client
 additionally scrubs the key out of any text it did not write itself.
@@ -8,7 +12,10 @@ additionally scrubs the key out of any text it did not write itself.
 from __future__ import annotations
 
 import json
+import ssl
 from typing import Any
+
+import httpx
 
 from core.ports import ImageApiError
 
@@ -85,3 +92,75 @@ def invalid_response(message: str, *, status: int | None) -> ImageApiError:
     """A 2xx whose body is not what the spec promises. Retryable: asking the same
     question again (all our calls are idempotent) may well get a whole answer."""
     return ImageApiError(message, status=status, code="invalid_response", retryable=True)
+
+
+def too_large(status: int, limit: int) -> ImageApiError:
+    """An answer longer than the client accepts: the same question would get the same
+    answer, so it is not retried."""
+    return ImageApiError(
+        f"ImgGo's answer is larger than the {limit} bytes this client accepts",
+        status=status,
+        code="response_too_large",
+        retryable=False,
+    )
+
+
+def protocol_error(message: str) -> ImageApiError:
+    """An answer that is not well-formed HTTP/1.1. Retryable: a fresh connection (maybe
+    to another of ImgGo's servers) may well get a whole answer."""
+    return ImageApiError(message, code="protocol_error", retryable=True)
+
+
+def timed_out(seconds: float) -> ImageApiError:
+    return ImageApiError(
+        f"ImgGo did not answer within {seconds:.2f}s", code="timeout", retryable=True
+    )
+
+
+def client_closed() -> ImageApiError:
+    """A call raced `close()`; the next attempt opens a fresh pool."""
+    return ImageApiError(
+        "the ImgGo client was closed mid-call", code="client_closed", retryable=True
+    )
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The ssl error behind `exc`, if any (httpx wraps it, sometimes twice)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is short, and may loop
+        if seen is None or isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def transport_error(exc: httpx.RequestError | OSError) -> ImageApiError:
+    """What went wrong below HTTP's status line: connecting, TLS, timeouts, framing."""
+    name = type(exc).__name__
+    detail = f"{name}: {exc}" if str(exc) else name
+    tls = _tls_failure(exc) if isinstance(exc, httpx.ConnectError) else None
+    if tls is not None:
+        # The handshake failed. A certificate that does not verify, or a server that
+        # speaks no TLS we accept, will not change on a retry; a connection dropped
+        # mid-handshake might.
+        dropped = isinstance(tls, ssl.SSLEOFError | ssl.SSLZeroReturnError)
+        return ImageApiError(
+            f"TLS with ImgGo failed ({detail})", code="tls_error", retryable=dropped
+        )
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return protocol_error(f"ImgGo's answer is not valid HTTP ({detail})")
+    if isinstance(exc, httpx.DecodingError):
+        return invalid_response(f"ImgGo's answer could not be decoded ({detail})", status=None)
+    if isinstance(exc, httpx.TimeoutException):
+        code, retryable = "timeout", True
+    elif isinstance(exc, httpx.ConnectError):
+        code, retryable = "connect_error", True
+    elif isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        # A request we could not even build (bad URL scheme, illegal header).
+        code, retryable = "request_error", False
+    elif isinstance(exc, httpx.TransportError | OSError):
+        # ReadError, WriteError, a connection reset mid-answer...
+        code, retryable = "network_error", True
+    else:
+        code, retryable = "request_error", False
+    return ImageApiError(f"ImgGo could not be reached ({detail})", code=code, retryable=retryable)

@@ -1,0 +1,486 @@
+"""ImggoClient on the wire, against real loopback servers - well-behaved and hostile.
+
+Each server here is a raw socket speaking verbatim bytes, so a test can send what no
+HTTP library would: a body trickled a byte at a time, an endless run of
+`100 Continue`, a `Content-Length` no memory can hold, both `Content-Length` and
+`Transfer-Encoding`, a body far over the client's cap, a `101` on a connection the
+client might reuse, a certificate for another name. Whatever the server does, the
+client answers with a typed `ImageApiError` within its deadline, never a stray
+exception (which the API layer would turn into a 500).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import gzip
+import ipaddress
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from core.adapters.imggo.client import ImggoClient
+from core.bootstrap import open_imggo
+from core.config import Settings
+from core.ports import ImageApiError
+
+KEY = "imggo_test_wire_0123456789abcdef"
+JOB_ID = "770e8400-e29b-41d4-a716-446655440000"
+JOB = json.dumps({"success": True, "data": {"id": JOB_ID, "status": "queued"}}).encode()
+MIB = 1024 * 1024
+GZIPPED = gzip.compress(b"hello")
+
+Serve = Callable[[socket.socket, BinaryIO, int], None]
+
+
+class RawServer:
+    """127.0.0.1, an ephemeral port; each connection goes to `serve(conn, reader, n)` on
+    its own thread (n counts connections from 1). Optionally TLS."""
+
+    def __init__(self, serve: Serve, tls: ssl.SSLContext | None = None) -> None:
+        self.serve = serve
+        self.tls = tls
+        self.connections = 0
+        self.stopped = threading.Event()
+        self._open: list[socket.socket] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)  # accept() wakes up to notice stop()
+        port = self._sock.getsockname()[1]
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self._open.append(conn)
+            threading.Thread(target=self._run, args=(conn, self.connections), daemon=True).start()
+
+    def _run(self, conn: socket.socket, number: int) -> None:
+        # A hostile server's client hangs up on it; that is the point, not an error.
+        with contextlib.suppress(OSError), conn:
+            conn.settimeout(5)
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            self.serve(conn, conn.makefile("rb"), number)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self._sock.close()
+        for conn in self._open:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+
+def read_request(reader: BinaryIO) -> bytes | None:
+    """One request (head and Content-Length body), or None when the client hung up."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = reader.readline()
+        if not line:
+            return None
+        head += line
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head + reader.read(length)
+
+
+def answer(body: bytes = JOB, status: bytes = b"200 OK", extra: bytes = b"") -> bytes:
+    return (
+        b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n" % len(body) + extra + b"\r\n" + body
+    )
+
+
+def once(raw: bytes) -> Serve:
+    """Answer the first request with `raw`, verbatim, then hang up."""
+
+    def serve(conn: socket.socket, reader: BinaryIO, number: int) -> None:
+        if read_request(reader) is not None:
+            conn.sendall(raw)
+
+    return serve
+
+
+def keep_alive(raw: bytes = answer(), delay_s: float = 0.0) -> Serve:
+    def serve(conn: socket.socket, reader: BinaryIO, number: int) -> None:
+        while read_request(reader) is not None:
+            time.sleep(delay_s)
+            conn.sendall(raw)
+
+    return serve
+
+
+def trickle(head: bytes, byte: bytes, every_s: float = 0.05, for_s: float = 3.0) -> Serve:
+    """Send `head`, then `byte` every `every_s` seconds for `for_s` seconds."""
+
+    def serve(conn: socket.socket, reader: BinaryIO, number: int) -> None:
+        if read_request(reader) is None:
+            return
+        conn.sendall(head)
+        give_up = time.monotonic() + for_s
+        while time.monotonic() < give_up:
+            time.sleep(every_s)
+            conn.sendall(byte)
+
+    return serve
+
+
+def flood(head: bytes, block: bytes, total: int = 64 * MIB) -> Serve:
+    """Send `head`, then `block` until `total` bytes have gone (or the client hangs up)."""
+
+    def serve(conn: socket.socket, reader: BinaryIO, number: int) -> None:
+        if read_request(reader) is None:
+            return
+        conn.sendall(head)
+        for _ in range(total // len(block)):
+            conn.sendall(block)
+
+    return serve
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[..., RawServer]]:
+    started: list[RawServer] = []
+
+    def start(serve: Serve, tls: ssl.SSLContext | None = None) -> RawServer:
+        started.append(RawServer(serve, tls))
+        return started[-1]
+
+    yield start
+    for raw_server in started:
+        raw_server.stop()
+
+
+@pytest.fixture
+def client() -> Iterator[Callable[..., ImggoClient]]:
+    """An ImggoClient for a URL; one attempt unless a test asks for more, so what a test
+    sees is what one attempt does."""
+    opened: list[ImggoClient] = []
+
+    def make(url: str, **kwargs: object) -> ImggoClient:
+        kwargs.setdefault("max_attempts", 1)
+        opened.append(ImggoClient(url, KEY, **kwargs))
+        return opened[-1]
+
+    yield make
+    for imggo in opened:
+        imggo.close()
+
+
+def refused(call: Callable[[], object]) -> tuple[ImageApiError, float]:
+    """The ImageApiError `call` raises, and how long it took to raise it."""
+    started = time.monotonic()
+    with pytest.raises(ImageApiError) as caught:
+        call()
+    return caught.value, time.monotonic() - started
+
+
+# ------------------------------------------------------------------ well-behaved servers
+def test_keep_alive_reuses_one_connection(server, client) -> None:
+    raw = server(keep_alive())
+    imggo = client(raw.url)
+    for _ in range(5):
+        assert imggo.get_job(JOB_ID).id == JOB_ID
+    assert raw.connections == 1
+
+
+def test_connection_close_is_honoured(server, client) -> None:
+    raw = server(once(answer(extra=b"Connection: close\r\n")))
+    imggo = client(raw.url)
+    for _ in range(3):
+        assert imggo.get_job(JOB_ID).id == JOB_ID
+    assert raw.connections == 3
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced(server, client) -> None:
+    raw = server(once(answer()))  # keep-alive by default, yet hangs up after one answer
+    imggo = client(raw.url)  # one attempt: a replacement is not a retry
+    for _ in range(3):
+        time.sleep(0.05)  # let the hang-up reach the pooled socket
+        assert imggo.get_job(JOB_ID).id == JOB_ID
+    assert raw.connections == 3
+
+
+def test_a_refused_connection_is_a_retryable_connect_error(client) -> None:
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))  # bound, never listening: the connection is refused
+        imggo = client(f"http://127.0.0.1:{bound.getsockname()[1]}")
+        error, _ = refused(lambda: imggo.get_job(JOB_ID))
+    assert (error.code, error.retryable, error.status) == ("connect_error", True, None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "body"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 5\r\n\r\nhello", b"hello"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nX-Trailer: y\r\n\r\n",
+            b"hello",
+        ),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 2\r\n\r\nok",
+            b"ok",
+        ),
+        (b"HTTP/1.0 200 OK\r\nContent-Type: text/csv\r\n\r\nuntil close", b"until close"),
+        (b"HTTP/1.1 204 No Content\r\nContent-Type: text/csv\r\n\r\n", b""),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Encoding: gzip\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(GZIPPED) + GZIPPED,
+            b"hello",
+        ),
+    ],
+    ids=[
+        "content-length",
+        "chunked-with-trailers",
+        "interim-1xx",
+        "close-delimited",
+        "204",
+        "gzip",
+    ],
+)
+def test_response_framings(server, client, raw: bytes, body: bytes) -> None:
+    imggo = client(server(once(raw)).url)
+    assert imggo.export(JOB_ID, "csv") == ("text/csv", body)
+
+
+def test_pool_keeps_as_many_connections_as_calls_in_flight(server, client) -> None:
+    # More than httpx's default keep-alive pool (20): a pool sized to the calls in
+    # flight reuses every connection in the second round instead of reopening some.
+    in_flight = 24
+    raw = server(keep_alive(delay_s=0.1))
+    imggo = client(raw.url, max_connections=in_flight)
+    with ThreadPoolExecutor(in_flight) as pool:
+        for _ in range(2):
+            jobs = list(pool.map(lambda _: imggo.get_job(JOB_ID), range(in_flight)))
+            assert len(jobs) == in_flight
+    assert raw.connections == in_flight
+
+
+def test_the_composition_root_sizes_the_pool_to_the_batch_concurrency(server) -> None:
+    in_flight = 24
+    raw = server(keep_alive(delay_s=0.1))
+    settings = Settings(imggo_base_url=raw.url, imggo_api_key=KEY, batch_concurrency=in_flight)
+    imggo = open_imggo(settings)
+    try:
+        with ThreadPoolExecutor(in_flight) as pool:
+            for _ in range(2):
+                list(pool.map(lambda _: imggo.get_job(JOB_ID), range(in_flight)))
+    finally:
+        imggo.close()
+    assert raw.connections == in_flight
+
+
+def test_pool_never_opens_more_connections_than_its_size(server, client) -> None:
+    raw = server(keep_alive(delay_s=0.05))
+    imggo = client(raw.url, max_connections=2, timeout_s=5.0)
+    with ThreadPoolExecutor(6) as pool:
+        assert len(list(pool.map(lambda _: imggo.get_job(JOB_ID), range(6)))) == 6
+    assert raw.connections == 2
+
+
+# ------------------------------------------------------------------ hostile servers
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n",
+        b"SPDY/9 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\n{}\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 30 + b"\r\n\r\n{}",
+    ],
+    ids=[
+        "status",
+        "protocol",
+        "truncated",
+        "two-lengths",
+        "header",
+        "chunk-size",
+        "not-chunked",
+        "length-and-chunked",
+        "30-digit-length",
+    ],
+)
+def test_broken_framing_is_a_retryable_protocol_error(server, client, raw: bytes) -> None:
+    imggo = client(server(once(raw)).url)
+    error, _ = refused(lambda: imggo.get_job(JOB_ID))
+    assert (error.code, error.retryable, error.status) == ("protocol_error", True, None)
+    assert KEY not in error.message
+
+
+def test_a_body_that_does_not_decode_is_a_retryable_invalid_response(server, client) -> None:
+    raw = answer(body=b"not gzip at all", extra=b"Content-Encoding: gzip\r\n")
+    imggo = client(server(once(raw)).url)
+    error, _ = refused(lambda: imggo.get_job(JOB_ID))
+    assert (error.code, error.retryable) == ("invalid_response", True)
+
+
+@pytest.mark.parametrize("bound", ["deadline", "timeout_s"])
+@pytest.mark.parametrize(
+    "serve",
+    [
+        trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n", b"x"),
+        trickle(b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a"),
+        trickle(b"", b"HTTP/1.1 100 Continue\r\n\r\n", every_s=0.01),
+        trickle(b"", b"", every_s=0.5),  # silence
+    ],
+    ids=["trickled-body", "trickled-headers", "endless-100-continue", "silent"],
+)
+def test_no_server_holds_a_call_past_its_bound(server, client, serve: Serve, bound: str) -> None:
+    url = server(serve).url
+    if bound == "deadline":
+        imggo = client(url, timeout_s=10.0)
+        error, took = refused(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
+    else:
+        imggo = client(url, timeout_s=0.5)
+        error, took = refused(lambda: imggo.get_job(JOB_ID))
+    assert took < 1.2, f"held for {took:.2f}s"
+    assert (error.code, error.retryable) == ("timeout", True)
+
+
+def test_a_length_no_memory_holds_is_refused_before_reading(server, client) -> None:
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 19 + b"\r\n\r\n{}"
+    imggo = client(server(trickle(raw, b"", for_s=2.0)).url, timeout_s=5.0)
+    error, took = refused(lambda: imggo.get_job(JOB_ID))
+    assert (error.code, error.retryable) == ("response_too_large", False)
+    assert error.status == 200 and took < 1.0
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n",
+    ],
+    ids=["close-delimited", "huge-chunk"],
+)
+def test_a_body_far_over_the_cap_is_cut_off(server, client, head: bytes) -> None:
+    imggo = client(server(flood(head, b"x" * MIB)).url, timeout_s=10.0)
+    error, took = refused(lambda: imggo.get_job(JOB_ID))
+    assert (error.code, error.retryable) == ("response_too_large", False)
+    assert took < 3.0
+
+
+def test_the_cap_is_set_per_client(server, client) -> None:
+    raw = answer(body=b'{"success": true, "data": "' + b"x" * 2000 + b'"}')
+    imggo = client(server(keep_alive(raw)).url, max_response_bytes=1000)
+    error, _ = refused(lambda: imggo.get_job(JOB_ID))
+    assert error.code == "response_too_large"
+    assert "1000" in error.message
+
+
+def test_an_unasked_for_101_is_an_error_and_its_connection_never_reused(server, client) -> None:
+    switching = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n"
+
+    def serve(conn: socket.socket, reader: BinaryIO, number: int) -> None:
+        first = True
+        while read_request(reader) is not None:
+            # The upgraded connection speaks another protocol from here on; it answers
+            # HTTP only so that a client that wrongly reused it would not notice.
+            conn.sendall(switching if number == 1 and first else answer())
+            first = False
+
+    raw = server(serve)
+    imggo = client(raw.url)
+    error, _ = refused(lambda: imggo.get_job(JOB_ID))
+    assert imggo.get_job(JOB_ID).id == JOB_ID
+    assert raw.connections == 2
+    # We never ask to upgrade, so a 101 is a broken answer, not a status to act on.
+    assert (error.code, error.retryable) == ("protocol_error", True)
+
+
+# ------------------------------------------------------------------ TLS
+def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for `name` (an IP address or a DNS name), made here:
+    no network, no fixtures."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    try:
+        san: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        san = x509.DNSName(name)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([san]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def _tls_server(
+    server: Callable[..., RawServer], tmp_path: Path, name: str
+) -> tuple[RawServer, Path]:
+    cert, key = _certificate(tmp_path, name)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return server(keep_alive(), tls=context), cert
+
+
+def test_https_is_verified_and_kept_alive(server, client, tmp_path, monkeypatch) -> None:
+    raw, cert = _tls_server(server, tmp_path, "127.0.0.1")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust this certificate, and only it
+    imggo = client(raw.url)
+    for _ in range(3):
+        assert imggo.get_job(JOB_ID).id == JOB_ID
+    assert raw.connections == 1
+
+
+def test_a_certificate_for_another_name_is_refused(server, client, tmp_path, monkeypatch) -> None:
+    raw, cert = _tls_server(server, tmp_path, "not-imggo.example")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted, but not for 127.0.0.1
+    imggo = client(raw.url, max_attempts=3)
+    error, _ = refused(lambda: imggo.get_job(JOB_ID))
+    assert (error.code, error.retryable, error.status) == ("tls_error", False, None)
+    assert raw.connections == 1  # a retry cannot change the certificate: none was made
+
+
+def test_an_unknown_certificate_authority_is_refused(server, client, tmp_path) -> None:
+    raw, _ = _tls_server(server, tmp_path, "127.0.0.1")
+    imggo = client(raw.url)  # the default trust store has never heard of it
+    error, _ = refused(lambda: imggo.get_job(JOB_ID))
+    assert (error.code, error.retryable) == ("tls_error", False)
