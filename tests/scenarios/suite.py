@@ -167,8 +167,17 @@ class CloudScenarios:
             encode_work_item(WorkItem("00000000-0000-0000-0000-00000000dead")).encode()
         )
         deliveries = cloud.deliver_work(expect=5)
-        # Poison is acknowledged (redelivery cannot help) and logged; nothing is retried.
-        assert [d.acknowledged for d in deliveries] == [True] * 5
+        job_ids = [item["job_id"] for item in batch["items"]]
+        poison = [d for d in deliveries if not any(j.encode() in d.body for j in job_ids)]
+        # Poison is acknowledged at once (redelivery cannot help) and logged.
+        assert len(poison) == 2 and all(d.acknowledged for d in poison), deliveries
+        # A good item that met a slow ImgGo on a loaded machine is simply redelivered.
+        pending = sum(not d.acknowledged for d in deliveries if d not in poison)
+        for _ in range(3):
+            if not pending:
+                break
+            pending = sum(not d.acknowledged for d in cloud.deliver_work(expect=pending))
+        assert pending == 0
         for item in batch["items"]:
             assert (
                 wait_until(lambda j=item["job_id"]: cloud.stored(j)).status is JobStatus.SUCCEEDED
