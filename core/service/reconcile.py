@@ -11,16 +11,23 @@ Every job is handled on its own, so one bad record never costs the others their 
 exception type (never its content), counted, and failed with a reason - unless the
 failure was transient (a DomainError such as the store being unavailable), in which case
 the next pass tries it again and `give_up_after_s` still bounds it.
+
+A pass is bounded by the time its invocation has left (`time_left`, from the platform):
+it takes the next job only while there is room for that job's worst case (one ImgGo
+submission, `submit_deadline_s`, plus a margin for the store writes), so a large backlog
+is worked through over several passes instead of a pass killed mid-job by its timeout.
+The jobs it did not reach are counted as `deferred`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.domain.errors import DomainError
 from core.domain.job import Job, JobError, JobStatus, advance
-from core.ports import UnreadableRecordError
+from core.ports import Sweep, UnreadableRecordError
 from core.service.context import Services, update_job
 from core.service.query import refresh
 from core.service.submit import dispatch
@@ -36,7 +43,8 @@ class ReconcileReport:
     unreadable + errors. `unreadable`: pending records the store could not decode, of
     which `set_aside` were failed in place (the others are met again next pass).
     `errors`: jobs whose handling raised. `expired_*`: what the expiry sweep removed,
-    and skipped (left for the next sweep)."""
+    and skipped (left for the next sweep). `deferred`: pending jobs this pass had no
+    time left for (not in `checked`)."""
 
     checked: int = 0
     dispatched: int = 0
@@ -48,6 +56,7 @@ class ReconcileReport:
     errors: int = 0
     expired_removed: int = 0
     expired_skipped: int = 0
+    deferred: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -106,22 +115,44 @@ def _contain(services: Services, job: Job, exc: Exception, now: float) -> None:
         log.warning("reconcile: job %s could not be failed (%s)", job.id, type(again).__name__)
 
 
-def reconcile(services: Services, *, limit: int | None = None) -> ReconcileReport:
+# What a job's store writes and reads may take besides its ImgGo call.
+STORE_MARGIN_S = 2.0
+
+
+def reconcile(
+    services: Services,
+    *,
+    limit: int | None = None,
+    time_left: Callable[[], float] | None = None,
+) -> ReconcileReport:
+    """One pass. `time_left()`: seconds the invocation has left (None: unbounded)."""
     settings = services.settings
     now = services.clock.now()
     limit = settings.reconcile_limit if limit is None else limit
+    per_job_s = settings.submit_deadline_s + STORE_MARGIN_S
     scan = services.store.list_pending(updated_before=now - settings.reconcile_age_s, limit=limit)
     counts = dict.fromkeys(("dispatched", "advanced", "gave_up", "unchanged", "errors"), 0)
     set_aside_count = sum(set_aside(services, job_id) is not None for job_id in scan.unreadable)
+    handled = 0
     for job in scan.items:
+        if time_left is not None and time_left() < per_job_s:
+            break
+        handled += 1
         try:
             counts[_reconcile_one(services, job, now)] += 1
         except Exception as exc:  # one job's failure is not the pass's (see the docstring)
             counts["errors"] += 1
             _contain(services, job, exc, now)
-    sweep = services.store.delete_expired(now=now)
+    deferred = len(scan.items) - handled
+    if deferred:
+        log.info("reconcile: no time left for %d pending jobs; the next pass takes them", deferred)
+    if time_left is None or time_left() >= STORE_MARGIN_S:
+        sweep = services.store.delete_expired(now=now)
+    else:
+        sweep = Sweep(removed=0, skipped=0)
     report = ReconcileReport(
-        checked=len(scan.items) + len(scan.unreadable),
+        deferred=deferred,
+        checked=handled + len(scan.unreadable),
         unreadable=len(scan.unreadable),
         set_aside=set_aside_count,
         expired_removed=sweep.removed,
