@@ -210,11 +210,16 @@ def create_batch(ctx: AppContext, request: Request) -> Response:
                 f"items[{index}] must be an object", code="invalid_field", details={"index": index}
             )
         url = raw.get("image_url")
-        items.append(
-            batches.BatchItem(
-                image_url=url if isinstance(url, str) else None, extras=_extras(raw.get("extras"))
+        if not isinstance(url, str):
+            # The request's shape is wrong (the client's code, not one image): refused
+            # whole. What can go wrong with one URL (it does not resolve, it is private)
+            # is reported in that item's slot.
+            raise ValidationError(
+                f"items[{index}].image_url must be a string",
+                code="invalid_field",
+                details={"index": index, "field": "image_url"},
             )
-        )
+        items.append(batches.BatchItem(image_url=url, extras=_extras(raw.get("extras"))))
     result = batches.run_batch(
         ctx.services,
         _tenant(request),
@@ -384,7 +389,13 @@ ROUTES: list[Route] = [
         "createUpload",
         "Get a signed URL to PUT a large image straight into the blob store",
         request_body={JSON: {"schema": schemas.UPLOAD_REQUEST}},
-        responses={"201": _ok(schemas.UPLOAD, "Created"), "200": _ok(schemas.UPLOAD, "Replay")},
+        responses={
+            "201": _ok(schemas.UPLOAD, "Created"),
+            "200": _ok(schemas.UPLOAD, "Replay"),
+            "501": _ok(
+                schemas.ERROR, "This deployment's blob store cannot sign URLs (laptop mode)"
+            ),
+        },
         tags=("jobs",),
     ),
     Route(

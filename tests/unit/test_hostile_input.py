@@ -269,3 +269,11 @@ def test_concurrent_batch_creates_with_one_key_make_one_batch():
     assert sorted(statuses) == [200] * (racers - 1) + [202]
     assert len(ids) == 1
     assert imggo.submit_calls == 2  # each item sent once, by the one request that won
+
+
+@pytest.mark.parametrize("item", [{}, {"image_url": None}, {"image_url": 7}, {"extras": {}}])
+def test_a_batch_item_without_a_url_string_refuses_the_request(app, item):
+    body = json.dumps({"pattern_id": "invoice", "items": [{"image_url": URL}, item]}).encode()
+    error = envelope(call(app, "POST", "/v1/batches", body=body), 422, "invalid_field")
+    assert error["details"] == {"index": 1, "field": "image_url"}
+    assert stored_jobs(app) == []
