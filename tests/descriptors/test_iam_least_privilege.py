@@ -120,10 +120,13 @@ def required(function: str, secret_store: str) -> set[tuple[str, str]]:
 class Descriptor:
     """One generated template, read through the names it gives things."""
 
-    def __init__(self, label: str, template: dict[str, Any], names: Mapping[str, str]) -> None:
+    def __init__(
+        self, label: str, template: dict[str, Any], names: Mapping[str, str], bucket: str
+    ) -> None:
         self.label = label
         self.template = template
         self.names = names  # our function name -> its logical id in this template
+        self.bucket = bucket  # the uploads bucket's logical id
 
     def resources(self, use_ssm: bool) -> dict[str, Any]:
         conditions = {"UseSsm": use_ssm, "HasAlarmTopic": False, "CreateAlarmTopic": True}
@@ -138,15 +141,15 @@ class Descriptor:
 
 
 def sam_descriptor(sam_cfn: dict[str, Any]) -> Descriptor:
-    return Descriptor("template.yaml", sam_cfn, {f: f for f in FUNCTIONS})
+    return Descriptor("template.yaml", sam_cfn, {f: f for f in FUNCTIONS}, "UploadBucket")
 
 
 def osls_descriptor(osls_cfn: dict[str, Any]) -> Descriptor:
     names = {f: f.removesuffix("Function") + "LambdaFunction" for f in FUNCTIONS}
-    return Descriptor("serverless.yml", osls_cfn, names)
+    return Descriptor("serverless.yml", osls_cfn, names, "S3BucketUploads")
 
 
-@pytest.fixture(params=["template.yaml"])
+@pytest.fixture(params=["template.yaml", "serverless.yml"])
 def descriptor(request: pytest.FixtureRequest) -> Descriptor:
     if request.param == "template.yaml":
         return sam_descriptor(request.getfixturevalue("sam_cfn"))
@@ -210,8 +213,7 @@ def test_each_statement_is_scoped_to_its_own_resource(
         for name, r in of_type(resources, "AWS::Logs::LogGroup").items()
         if r["Properties"]["LogGroupName"] == log_group or {"Ref": name} == log_group
     ]
-    [bucket] = of_type(resources, "AWS::S3::Bucket").values()
-    bucket_name = bucket["Properties"]["BucketName"]
+    bucket_name = resources[descriptor.bucket]["Properties"]["BucketName"]
     bucket_name = bucket_name["Fn::Sub"] if isinstance(bucket_name, dict) else bucket_name
     bucket_arn = "arn:${AWS::Partition}:s3:::" + bucket_name
     secrets = ACCESS["functions"][function]["secrets"]
