@@ -10,7 +10,7 @@ LOCAL_STAMP := $(VENV)/.installed-local
 DEV_STAMP := $(VENV)/.installed-dev
 DEMO_DIR := out/demo
 
-.PHONY: demo test lint typecheck unit bench serve clean fuzz browser
+.PHONY: demo test lint typecheck unit bench serve clean fuzz browser tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,29 @@ browser:
 	    echo "note: no chromium (apt-get install chromium as root): the dashboard tests will fail"; \
 	  fi; }
 
+## tools: the descriptor validators the tests run, each in its own venv - SAM CLI on the
+## Lambda runtime's Python 3.12 (found by deploy/find-python312.sh; fails clearly if none)
+## and checkov (its pins clash with the dev venv's)
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(SAM_STAMP): deploy/tools/sam-requirements.txt deploy/find-python312.sh
+	@py312="$$(bash deploy/find-python312.sh)" || exit 1; \
+	  test -x $(SAM_VENV)/bin/python || "$$py312" -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/tools/sam-requirements.txt
+	@touch $@
+
+$(CHECKOV_STAMP): deploy/tools/checkov-requirements.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/tools/checkov-requirements.txt
+	@touch $@
+
+tools: $(SAM_STAMP) $(CHECKOV_STAMP)
+
 ## test: lint, types and the whole test suite (what CI runs)
-test: $(DEV_STAMP) $(NODE_STAMP) browser lint typecheck
+test: $(DEV_STAMP) $(NODE_STAMP) tools browser lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: $(DEV_STAMP)
@@ -84,39 +105,40 @@ serve: $(LOCAL_STAMP)
 	$(BIN)/imggo-fn serve
 
 clean:
-	rm -rf $(VENV) $(FUZZ_VENV) out data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FUZZ_VENV) $(SAM_VENV) $(CHECKOV_VENV) out data .pytest_cache .mypy_cache .ruff_cache
 
 ## package-aws: the Lambda artifact (core + handlers_aws + runtime deps, python3.12 arm64,
-## no boto3) in build/aws/ and build/aws.zip; `sam build` runs the same recipe
+## no boto3, bytecode compiled by a Python 3.12 as the runtime's) in build/aws/ and
+## build/aws.zip; `sam build` runs the same recipe. No 3.12, no artifact: Lambda's
+## /var/task is read-only, so an artifact without bytecode recompiles on every cold start.
 AWS_BUILD := build/aws
 AWS_ZIP := build/aws.zip
 AWS_STAMP := $(AWS_BUILD)/.built
 AWS_SOURCES := $(shell find core handlers_aws -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
 AWS_PIP ?= $(PYTHON) -m pip
-AWS_PY312 ?= python3.12
 
 .PHONY: package-aws build-HttpFunction build-WorkerFunction build-UploadFunction build-ReconcileFunction
 
 package-aws: $(AWS_STAMP)
 	@echo "Lambda artifact: $(AWS_ZIP) $$(du -k $(AWS_ZIP) | cut -f1) KiB zipped, $$(du -sk --exclude=.built $(AWS_BUILD) | cut -f1) KiB unpacked"
 
-$(AWS_STAMP): handlers_aws/requirements.txt $(AWS_SOURCES)
-	rm -rf $(AWS_BUILD) $(AWS_ZIP)
-	mkdir -p $(AWS_BUILD)
+$(AWS_STAMP): handlers_aws/requirements.txt deploy/find-python312.sh $(AWS_SOURCES)
+	@# First, before anything is built: the interpreter whose bytecode Lambda can load.
+	@py312="$$(bash deploy/find-python312.sh)" || exit 1; \
+	set -e; \
+	echo "bytecode by $$py312"; \
+	rm -rf $(AWS_BUILD) $(AWS_ZIP); \
+	mkdir -p $(AWS_BUILD); \
 	$(AWS_PIP) install --quiet --disable-pip-version-check --no-compile \
 	  --platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.12 \
-	  --implementation cp --target $(AWS_BUILD) -r handlers_aws/requirements.txt
-	@if [ -d $(AWS_BUILD)/boto3 ] || [ -d $(AWS_BUILD)/botocore ]; then \
-	  echo "boto3/botocore must not be in the artifact (the runtime provides them)"; exit 1; fi
-	cp -R core handlers_aws $(AWS_BUILD)/
-	find $(AWS_BUILD) -depth -name '__pycache__' -exec rm -rf {} +
-	rm -rf $(AWS_BUILD)/bin
-	@# Lambda's /var/task is read-only: bytecode compiled there is never kept, so ship it
-	@# when a 3.12 interpreter is at hand (CI images have one; the bytecode must match).
-	@if $(AWS_PY312) -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then \
-	  $(AWS_PY312) -m compileall -q -j 0 --invalidation-mode unchecked-hash $(AWS_BUILD); \
-	else echo "note: no python3.12 (set AWS_PY312=...): shipping without precompiled bytecode"; fi
-	cd $(AWS_BUILD) && $(PYTHON) -m zipfile -c ../aws.zip $$(ls -A | grep -v '^\.built$$')
+	  --implementation cp --target $(AWS_BUILD) -r handlers_aws/requirements.txt; \
+	if [ -d $(AWS_BUILD)/boto3 ] || [ -d $(AWS_BUILD)/botocore ]; then \
+	  echo "boto3/botocore must not be in the artifact (the runtime provides them)"; exit 1; fi; \
+	cp -R core handlers_aws $(AWS_BUILD)/; \
+	find $(AWS_BUILD) -depth -name '__pycache__' -exec rm -rf {} +; \
+	rm -rf $(AWS_BUILD)/bin; \
+	"$$py312" -m compileall -q -j 0 --invalidation-mode unchecked-hash $(AWS_BUILD); \
+	cd $(AWS_BUILD) && $(PYTHON) -m zipfile -c $(abspath $(AWS_ZIP)) $$(ls -A | grep -v '^\.built$$')
 	@touch $(AWS_STAMP)
 
 # SAM's `BuildMethod: makefile`: each function gets the same artifact in ARTIFACTS_DIR.

@@ -1,4 +1,11 @@
-"""Cold start of the AWS HTTP handler against a hand-written floor, in fresh processes.
+"""Cold start of the AWS HTTP handler against a hand-written floor, in fresh processes,
+from the built artifact as Lambda loads it.
+
+The artifact (`make package-aws`: build/aws.zip) is unzipped into a read-only directory,
+as Lambda unpacks it into /var/task, and run by the Lambda runtime's Python (3.12, found
+by deploy/find-python312.sh) with only that directory and a stand-in of the runtime's
+own packages (boto3, in build/lambda-runtime) on its path: the bytecode shipped is used,
+nothing can be compiled and kept, and nothing comes from the repository's source tree.
 
 Each sample is a new Python process (as a new Lambda container is) that runs ONE
 `POST /v1/jobs` (JSON, image_url) and exits:
@@ -17,7 +24,7 @@ inside the child: from interpreter start (the parent's clock at spawn, handed ov
 the environment; same machine, same clock) to the answer, and from the first line of
 the script (imports and work, without interpreter start-up).
 
-    python -m bench.cold_start_aws [--runs 7]
+    make package-aws && python -m bench.cold_start_aws [--runs 7]
 """
 
 from __future__ import annotations
@@ -31,10 +38,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+ARTIFACT = ROOT / "build" / "aws.zip"
+# What the Lambda Python runtime provides besides the artifact (its /var/runtime).
+RUNTIME_PACKAGES = ROOT / "build" / "lambda-runtime"
 REPEATS = 7
 GOAL_RATIO = 1.25
 
@@ -50,11 +61,13 @@ HANDLER_CHILD = (
     "import time; _t0 = time.perf_counter()\n"
     "import json, os\n"
     "from handlers_aws.api import handler\n"
+    "import handlers_aws.api as _api\n"
     + _CONTEXT
     + "answer = handler(json.loads(os.environ['BENCH_EVENT']), Ctx())\n"
     "_t1 = time.perf_counter(); _wall = time.time()\n"
     "print(json.dumps({'status': answer['statusCode'], 'script_ms': (_t1 - _t0) * 1000,"
-    " 'total_ms': (_wall - float(os.environ['BENCH_SPAWNED_AT'])) * 1000}))\n"
+    " 'total_ms': (_wall - float(os.environ['BENCH_SPAWNED_AT'])) * 1000,"
+    " 'from': _api.__file__}))\n"
 )
 
 FLOOR_CHILD = """import time; _t0 = time.perf_counter()
@@ -87,34 +100,75 @@ print(json.dumps({"status": answer.status_code, "script_ms": (_t1 - _t0) * 1000,
 """
 
 
-def _run_child(code: str, env: dict[str, str]) -> dict[str, Any]:
+def _lambda_python() -> str:
+    found = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "find-python312.sh")], capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        raise SystemExit(found.stderr.strip())
+    return found.stdout.strip()
+
+
+def _runtime_packages(python: str) -> Path:
+    """boto3 for the runtime's Python, installed once (the runtime ships its own)."""
+    if not (RUNTIME_PACKAGES / "boto3").is_dir():
+        subprocess.run(
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(RUNTIME_PACKAGES),
+                "boto3",
+            ],
+            check=True,
+        )
+    return RUNTIME_PACKAGES
+
+
+def _unpack(artifact: Path, into: Path) -> Path:
+    """The artifact as Lambda lays it out: unzipped, read-only."""
+    if not artifact.exists():
+        raise SystemExit(f"{artifact} is missing: run `make package-aws` first")
+    task = into / "task"
+    with zipfile.ZipFile(artifact) as archive:
+        archive.extractall(task)
+    for path in [task, *task.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    return task
+
+
+def _run_child(code: str, env: dict[str, str], python: str, task: Path) -> dict[str, Any]:
     env = {**env, "BENCH_SPAWNED_AT": repr(time.time())}
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        [python, "-s", "-c", code], env=env, cwd=task, capture_output=True, text=True, timeout=60
     )
     if done.returncode != 0:
         raise RuntimeError(f"child failed: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     if result["status"] not in (200, 202):
         raise RuntimeError(f"child answered {result['status']}: {done.stdout[-1000:]}")
+    if "from" in result and not str(result["from"]).startswith(str(task)):
+        raise RuntimeError(f"the handler was not loaded from the artifact: {result['from']}")
     return result
 
 
-def _artifact_rows() -> list[tuple[str, str]]:
-    zipped = ROOT / "build" / "aws.zip"
-    unpacked = ROOT / "build" / "aws"
-    if not unpacked.is_dir():
-        return [("deployment artifact", "build/aws missing: run `make package-aws`")]
-    size = sum(f.stat().st_size for f in unpacked.rglob("*") if f.is_file())
-    rows = [("deployment artifact, unpacked (build/aws)", f"{size / 1e6:.1f} MB")]
-    if zipped.exists():
-        rows.append(
-            ("deployment artifact, zip (build/aws.zip)", f"{zipped.stat().st_size / 1e6:.1f} MB")
-        )
-    return rows
+def _artifact_rows(artifact: Path, task: Path) -> list[tuple[str, str]]:
+    files = [f for f in task.rglob("*") if f.is_file()]
+    sources = [f for f in files if f.suffix == ".py"]
+    compiled = [f for f in files if f.name.endswith(".cpython-312.pyc")]
+    size = sum(f.stat().st_size for f in files)
+    return [
+        (f"deployment artifact, zip ({artifact.name})", f"{artifact.stat().st_size / 1e6:.1f} MB"),
+        ("deployment artifact, unpacked", f"{size / 1e6:.1f} MB"),
+        ("  modules / with python3.12 bytecode", f"{len(sources)} / {len(compiled)}"),
+    ]
 
 
-def run(repeats: int = REPEATS) -> list[tuple[str, str]]:
+def run(repeats: int = REPEATS, artifact: Path = ARTIFACT) -> list[tuple[str, str]]:
     from moto.server import ThreadedMotoServer
 
     from bench.simproc import simulator_process
@@ -138,6 +192,10 @@ def run(repeats: int = REPEATS) -> list[tuple[str, str]]:
     host, port = moto.get_host_and_port()
     moto_url = f"http://{host}:{port}"
     os.environ["AWS_ENDPOINT_URL"] = moto_url
+    python = _lambda_python()
+    runtime_packages = _runtime_packages(python)
+    unpacked = tempfile.TemporaryDirectory()
+    task = _unpack(artifact, Path(unpacked.name))
     try:
         with (
             tempfile.TemporaryDirectory() as tmp,
@@ -161,7 +219,9 @@ def run(repeats: int = REPEATS) -> list[tuple[str, str]]:
                 ssm.put_parameter(Name=name, Value=value, Type="SecureString")
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("IMGGO_")},
-                "PYTHONPATH": str(ROOT),
+                # /var/task, then the runtime's packages: nothing from the source tree.
+                "PYTHONPATH": f"{task}:{runtime_packages}",
+                "PYTHONDONTWRITEBYTECODE": "1",
                 "IMGGO_FN_STORE_URL": f"dynamodb://{table}",
                 "IMGGO_FN_BLOB_URL": "s3://bench-uploads",
                 "IMGGO_FN_QUEUE_URL": "sqs://123456789012/bench-work",
@@ -193,12 +253,12 @@ def run(repeats: int = REPEATS) -> list[tuple[str, str]]:
                 },
             }
             env["BENCH_EVENT"] = json.dumps(event)
-            _run_child(FLOOR_CHILD, env)  # warm the OS file cache for both
-            _run_child(HANDLER_CHILD, env)
+            _run_child(FLOOR_CHILD, env, python, task)  # warm the OS file cache for both
+            _run_child(HANDLER_CHILD, env, python, task)
             handler, floor = [], []
             for _ in range(repeats):
-                handler.append(_run_child(HANDLER_CHILD, env))
-                floor.append(_run_child(FLOOR_CHILD, env))
+                handler.append(_run_child(HANDLER_CHILD, env, python, task))
+                floor.append(_run_child(FLOOR_CHILD, env, python, task))
             jobs = boto3.client("dynamodb", endpoint_url=moto_url).scan(
                 TableName=table, Select="COUNT"
             )["Count"]
@@ -206,6 +266,10 @@ def run(repeats: int = REPEATS) -> list[tuple[str, str]]:
                 print("handler", handler, "floor", floor, "items", jobs, file=sys.stderr)
     finally:
         moto.stop()
+        rows_artifact = _artifact_rows(artifact, task)
+        for path in [task, *task.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)  # so the directory can be removed
+        unpacked.cleanup()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -231,14 +295,15 @@ def run(repeats: int = REPEATS) -> list[tuple[str, str]]:
             f"{ratio:.2f} x {'(ok)' if ratio <= GOAL_RATIO else '(over the goal)'}",
         ),
     ]
-    return rows + _artifact_rows()
+    return rows + rows_artifact
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cold_start_aws")
     parser.add_argument("--runs", type=int, default=REPEATS)
+    parser.add_argument("--artifact", type=Path, default=ARTIFACT, help="the zip Lambda runs")
     args = parser.parse_args()
-    rows = run(args.runs)
+    rows = run(args.runs, args.artifact.resolve())
     width = max(len(label) for label, _ in rows)
     print(f"{'measure'.ljust(width)}  value")
     for label, value in rows:

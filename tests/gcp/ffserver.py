@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,12 +19,23 @@ from typing import Any
 
 from tests.gcp.emulators import free_port, wait_for_port
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def deployed_api_threads() -> str:
+    """The API's THREADS as deploy/gcp.sh deploys it (its concurrency), so the tests run
+    the deployed setting rather than a number of their own."""
+    match = re.search(r"^API_CONCURRENCY=(\d+)$", (ROOT / "deploy" / "gcp.sh").read_text(), re.M)
+    assert match, "deploy/gcp.sh has no API_CONCURRENCY default"
+    return match.group(1)
+
 
 class FunctionServer:
     def __init__(self, target: str, env: Mapping[str, str], cwd: Path) -> None:
         self.target = target
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        threads = deployed_api_threads() if target == "http_api" else "8"
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept for the server's life
             prefix=f"ff-{target}-", suffix=".log", delete=False
         )
@@ -42,7 +54,9 @@ class FunctionServer:
                 str(self.port),
             ],
             cwd=cwd,
-            env={**env, "PYTHONUNBUFFERED": "1", "THREADS": "8"},
+            # Event functions get one request at a time on Cloud Functions; 8 threads here
+            # only let the tests deliver in parallel.
+            env={**env, "PYTHONUNBUFFERED": "1", "THREADS": threads},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -167,7 +167,8 @@ def test_existing_resources_are_not_created_again(repo_root: Path, tmp_path: Pat
         "--region",
         "us-central1",
         "--dry-run",
-        existing=SECRETS + " imggo-work imggo-reconcile gs://demo-proj-1-imggo-uploads",
+        existing=SECRETS
+        + " imggo-work imggo-work-dead-letter imggo-reconcile gs://demo-proj-1-imggo-uploads",
     )
     assert done.returncode == 0, done.stderr
     plan = planned(done.stdout)

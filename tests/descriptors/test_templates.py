@@ -1,20 +1,17 @@
 """template.yaml through cfn-lint and the real SAM transform; serverless.yml through osls
-(`package`, the open-source Serverless Framework v3 fork) and cfn-lint."""
+(`package`, the open-source Serverless Framework v3 fork) and cfn-lint. The generated
+templates come from this folder's conftest (made once per session)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from core.adapters.stores.dynamodb import TTL_ATTRIBUTE, table_definition
+from tests.descriptors.cfn import of_type
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_NAMES = ("IMGGO_API_KEY", "IMGGO_WEBHOOK_SECRET", "IMGGO_FN_API_KEYS")
@@ -28,26 +25,6 @@ def cfn_lint(path: Path, *ignore: str) -> None:
         args += ["--ignore-checks", *ignore]
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-def sam_transform(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    class NoManagedPolicies:  # the template names no managed policy to look up
-        def load(self) -> dict[str, str]:
-            return {}
-
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    template = yaml_parse((ROOT / "template.yaml").read_text())
-    # What `sam package` does before CloudFormation runs the transform.
-    template["Globals"]["Function"]["CodeUri"] = "s3://artifacts-bucket/imggo-aws.zip"
-    transformed: dict[str, Any] = transform(template, {}, NoManagedPolicies())
-    return transformed
-
-
-def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
-    return {name: r for name, r in resources.items() if r["Type"] == kind}
 
 
 def env_of(function: dict[str, Any]) -> dict[str, Any]:
@@ -72,8 +49,8 @@ def test_template_passes_cfn_lint() -> None:
     cfn_lint(ROOT / "template.yaml")
 
 
-def test_template_passes_the_sam_transform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    out = sam_transform(monkeypatch)
+def test_template_passes_the_sam_transform(sam_cfn: dict[str, Any], tmp_path: Path) -> None:
+    out = sam_cfn
     resources = out["Resources"]
     functions = of_type(resources, "AWS::Lambda::Function")
     assert set(functions) == {
@@ -135,46 +112,8 @@ def test_template_passes_the_sam_transform(monkeypatch: pytest.MonkeyPatch, tmp_
     cfn_lint(path, "W1031", "W2001")
 
 
-def _artifact(tmp_path: Path) -> Path:
-    built = ROOT / "build" / "aws.zip"
-    if built.exists():
-        return built
-    # `make package-aws` needs the package index; packaging only needs a zip to point at.
-    stand_in = tmp_path / "aws.zip"
-    with zipfile.ZipFile(stand_in, "w") as archive:
-        for package in ("core", "handlers_aws"):
-            for file in (ROOT / package).rglob("*.py"):
-                archive.write(file, file.relative_to(ROOT))
-    return stand_in
-
-
-def test_serverless_yml_packages_with_osls_and_passes_cfn_lint(tmp_path: Path) -> None:
-    osls = ROOT / "node_modules" / ".bin" / "osls"
-    if not osls.exists():
-        pytest.fail("node_modules/.bin/osls is missing: run `npm ci` in the repository root")
-    node = shutil.which("node")
-    assert node, "node is not on PATH"
-    out = tmp_path / "out"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path / "home"),  # no user config, no credentials
-        "IMGGO_AWS_ARTIFACT": str(_artifact(tmp_path)),
-        "SLS_TELEMETRY_DISABLED": "1",
-        "SLS_NOTIFICATIONS_MODE": "off",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # packaging signs nothing; fake on purpose
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    done = subprocess.run(
-        [str(osls), "package", "--stage", "prod", "--region", "us-east-1", "--package", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    template_path = out / "cloudformation-template-update-stack.json"
+def test_serverless_yml_packages_with_osls_and_passes_cfn_lint(osls_template_path: Path) -> None:
+    template_path = osls_template_path
     resources = json.loads(template_path.read_text())["Resources"]
     functions = of_type(resources, "AWS::Lambda::Function")
     assert len(functions) == 4
