@@ -195,6 +195,18 @@ class WorkItem:
 
 
 class Queue(Protocol):
+    """Deferred work, handed to the platform's queue (SQS, Pub/Sub, a local pool).
+
+    The port is one call, because `send` is all core does with a queue: delivery is the
+    platform's (a trigger calls core.service.work for each message). Every item sent is
+    delivered as sent - by the cloud queues at least once, by the local pool once, in
+    this process - and no order is promised. The adapter splits `items`
+    into whatever batches its backend takes (SQS: 10 per request) and waits until the
+    backend holds them all. A backend that cannot be reached raises UnavailableError
+    `store_unavailable` within the adapter's CallLimits; the jobs stay accepted and the
+    reconciler dispatches them later, so nothing is lost.
+    """
+
     def send(self, items: Sequence[WorkItem]) -> None: ...
 
 

@@ -63,14 +63,20 @@ DEFAULT_LIMITS = CallLimits()
 
 
 def unavailable(
-    backend: str, exc: BaseException | None = None, *, retry_after_s: float = RETRY_AFTER_S
+    backend: str,
+    exc: BaseException | None = None,
+    *,
+    reason: str | None = None,
+    retry_after_s: float = RETRY_AFTER_S,
 ) -> UnavailableError:
     """The one error an unreachable backend becomes. `backend` names it for people
-    ("S3", "Pub/Sub"); the details carry the SDK's exception name, never its message
-    (which may hold a URL with a signature in it)."""
+    ("S3", "Pub/Sub"); the details carry `reason`, or the SDK exception's name - never
+    its message, which may hold a URL with a signature in it."""
     details = {"backend": backend}
-    if exc is not None:
-        details["reason"] = type(exc).__name__
+    if reason is None and exc is not None:
+        reason = type(exc).__name__
+    if reason is not None:
+        details["reason"] = reason
     return UnavailableError(
         f"{backend} is not reachable right now; try again shortly",
         code=STORE_UNAVAILABLE,
