@@ -279,8 +279,26 @@ class BulkBlobStore(Protocol):
         """`put(key, data, content_type)` for each, in one go."""
 
 
+# --------------------------------------------------------------------------- secrets
 class Secrets(Protocol):
+    """Secret values by reference (an SSM parameter, a Secret Manager name, an
+    environment variable): the value, or None when the reference names nothing.
+
+    Backends only read; how long a value is kept, and so how soon a rotation is seen,
+    is decided once, by core.adapters.secrets.secret_store. Values are never logged
+    and never part of a repr. A backend that cannot be reached raises
+    UnavailableError `store_unavailable` within the adapter's CallLimits.
+    """
+
     def get(self, name: str) -> str | None: ...
+
+
+@runtime_checkable
+class BulkSecrets(Protocol):
+    """Optional: a secret store that reads many references in one round trip."""
+
+    def get_many(self, names: Sequence[str]) -> dict[str, str | None]:
+        """`get(name)` for each name, in one go."""
 
 
 # --------------------------------------------------------------------------- time, DNS
