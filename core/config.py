@@ -84,17 +84,27 @@ def secrets_ttl_s(env: Mapping[str, str]) -> float:
     return _float(env, SECRETS_TTL_ENV, DEFAULT_SECRETS_TTL_S)
 
 
+class MissingSecretError(LookupError):
+    """A NAME_SECRET_REF names a secret that does not exist (or holds no value)."""
+
+
 def secret_refs(
     env: Mapping[str, str], fetch: Callable[[str], str | None]
 ) -> Callable[[str], str | None]:
     """A `secret_source` for Settings.from_env: for a secret NAME, when the environment
     holds NAME_SECRET_REF (an SSM parameter, a Secrets Manager or Secret Manager name),
     the value comes from `fetch(ref)` - the cloud's secret store - never from plain env.
-    Every cloud handler uses this one convention."""
+    Every cloud handler uses this one convention. A reference to nothing raises
+    MissingSecretError naming it: a function must not start without its API key."""
 
     def source(name: str) -> str | None:
         ref = env.get(name + SECRET_REF_SUFFIX)
-        return fetch(ref) if ref else None
+        if not ref:
+            return None
+        value = fetch(ref)
+        if value is None:
+            raise MissingSecretError(f"{name}{SECRET_REF_SUFFIX} names {ref}, which holds no value")
+        return value
 
     return source
 

@@ -229,7 +229,7 @@ class ImageApi(Protocol):
         """Raise ImageApiError if ImgGo's health endpoint does not answer."""
 
 
-# --------------------------------------------------------------------------- queue, blobs
+# --------------------------------------------------------------------------- queue
 @dataclass(frozen=True)
 class WorkItem:
     """One unit of deferred work: submit this job to ImgGo."""
@@ -238,9 +238,22 @@ class WorkItem:
 
 
 class Queue(Protocol):
+    """Deferred work, handed to the platform's queue (SQS, Pub/Sub, a local pool).
+
+    The port is one call, because `send` is all core does with a queue: delivery is the
+    platform's (a trigger calls core.service.work for each message). Every item sent is
+    delivered as sent - by the cloud queues at least once, by the local pool once, in
+    this process - and no order is promised. The adapter splits `items`
+    into whatever batches its backend takes (SQS: 10 per request) and waits until the
+    backend holds them all. A backend that cannot be reached raises UnavailableError
+    `store_unavailable` within the adapter's CallLimits; the jobs stay accepted and the
+    reconciler dispatches them later, so nothing is lost.
+    """
+
     def send(self, items: Sequence[WorkItem]) -> None: ...
 
 
+# --------------------------------------------------------------------------- blobs
 @dataclass(frozen=True)
 class SignedUpload:
     """Where and how a client PUTs bytes straight into the blob store."""
@@ -251,10 +264,42 @@ class SignedUpload:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class BlobInfo:
+    """What `describe` tells about a stored blob without reading it."""
+
+    size: int
+    content_type: str
+
+
 class BlobStore(Protocol):
+    """Bytes by key: uploaded images (`uploads/<tenant>/<sha256>`) and direct uploads
+    (`incoming/<tenant>/<job id>`).
+
+    One vocabulary on every backend (memory, file, SQLite, S3, GCS), proven by
+    tests/contract/blob_contract.py:
+    - `put` stores or overwrites; `get` gives the bytes, exactly, or None; `describe`
+      gives size and content type, or None; `delete` removes, and a missing key is fine.
+    - Every call checks its key with core.adapters.blobs.check_key first: an unsafe key
+      (empty parts, `.` or `..`, characters outside letters, digits, ` ._-/`) is refused
+      with ValidationError `unsafe_blob_key` by every backend alike.
+    - `signed_get_url` / `signed_put_url` return None when the store cannot sign (the
+      local ones): the caller then sends the bytes itself, or answers 501.
+    - `key_for_object(bucket, name)` maps an object event of the platform (S3
+      ObjectCreated, GCS finalized) back to the key; None when the object is not this
+      store's (another bucket, outside the prefix, not a safe key) and always None for
+      the local stores, which have no events.
+    - A backend that cannot be reached raises UnavailableError `store_unavailable`
+      within the adapter's CallLimits.
+    """
+
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
     def get(self, key: str) -> bytes | None: ...
+
+    def describe(self, key: str) -> BlobInfo | None: ...
+
+    def delete(self, key: str) -> None: ...
 
     def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
         """A URL ImgGo can fetch the blob from, or None when this store has none (local)."""
@@ -265,6 +310,9 @@ class BlobStore(Protocol):
         """A URL the client can PUT exactly `size` bytes of `content_type` to, or None when
         this store cannot sign one (local disk)."""
 
+    def key_for_object(self, bucket: str, name: str) -> str | None:
+        """The key of object `name` in `bucket`, as an object event names it, or None."""
+
 
 @runtime_checkable
 class BulkBlobStore(Protocol):
@@ -274,8 +322,26 @@ class BulkBlobStore(Protocol):
         """`put(key, data, content_type)` for each, in one go."""
 
 
+# --------------------------------------------------------------------------- secrets
 class Secrets(Protocol):
+    """Secret values by reference (an SSM parameter, a Secret Manager name, an
+    environment variable): the value, or None when the reference names nothing.
+
+    Backends only read; how long a value is kept, and so how soon a rotation is seen,
+    is decided once, by core.adapters.secrets.secret_store. Values are never logged
+    and never part of a repr. A backend that cannot be reached raises
+    UnavailableError `store_unavailable` within the adapter's CallLimits.
+    """
+
     def get(self, name: str) -> str | None: ...
+
+
+@runtime_checkable
+class BulkSecrets(Protocol):
+    """Optional: a secret store that reads many references in one round trip."""
+
+    def get_many(self, names: Sequence[str]) -> dict[str, str | None]:
+        """`get(name)` for each name, in one go."""
 
 
 # --------------------------------------------------------------------------- time, DNS

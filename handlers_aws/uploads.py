@@ -39,23 +39,24 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
         object_key = unquote_plus(record.s3.get_object.key)
         outcome: dict[str, Any] = {"key": object_key}
         outcomes.append(outcome)
-        key = blobs.key_for_object(object_key)
+        if record.s3.bucket.name != blobs.bucket:
+            outcome["skipped"] = f"bucket {record.s3.bucket.name} is not {blobs.bucket}"
+            log.warning("ignoring %s: %s", object_key, outcome["skipped"])
+            continue
+        key = blobs.key_for_object(record.s3.bucket.name, object_key)
         created = record.event_name.startswith("ObjectCreated")
         # Not one of our keys: skipped before spending a HEAD request on it.
         if not created or key is None or parse_upload_key(key) is None:
             outcome["skipped"] = "not an upload"
-            continue
-        if record.s3.bucket.name != blobs.bucket:
-            outcome["skipped"] = f"bucket {record.s3.bucket.name} is not {blobs.bucket}"
-            log.warning("ignoring %s: %s", object_key, outcome["skipped"])
             continue
         try:
             described = blobs.describe(key)
             if described is None:
                 outcome["skipped"] = "the object is gone"
                 continue
-            size, content_type = described
-            job = upload_landed(services, key, size=size, content_type=content_type)
+            job = upload_landed(
+                services, key, size=described.size, content_type=described.content_type
+            )
         except Exception:
             log.exception("upload %s could not be taken in", object_key)
             failures.append(object_key)

@@ -112,8 +112,7 @@ def storage_finalized(event: CloudEvent) -> None:
             log.error("malformed storage event acknowledged: %s", exc)
             return
         services = runtime().services
-        key_for = getattr(services.blobs, "key_for", None)  # GcsBlobStore maps names to keys
-        key = key_for(obj.bucket, obj.name) if callable(key_for) else None
+        key = services.blobs.key_for_object(obj.bucket, obj.name)
         if key is None:
             log.info("ignoring gs://%s/%s: not under the blob store", obj.bucket, obj.name)
             return

@@ -18,10 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from core.adapters.secrets import CachedSecrets
+from core.adapters.secrets import CachedSecrets, secret_refs_in, secret_store
 from core.bootstrap import build_services
-from core.config import SECRET_NAMES, SECRET_REF_SUFFIX, Settings, secret_refs, secrets_ttl_s
-from core.ports import Secrets
+from core.config import Settings, secret_refs
 from core.runtime import Runtime
 from core.service.context import Services
 
@@ -39,20 +38,19 @@ def gcp_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**GCP_DEFAULTS, **(os.environ if environ is None else environ)}
 
 
-def secret_store(
+def secret_manager(
     env: Mapping[str, str], clock: Callable[[], float] = time.monotonic
 ) -> CachedSecrets | None:
-    """Secret Manager behind a TTL cache, or None when no secret is given by reference
-    (then the Secret Manager client is never imported)."""
-    if not any(env.get(name + SECRET_REF_SUFFIX) for name in SECRET_NAMES):
+    """Secret Manager behind the core's secret cache, or None when no secret is given by
+    reference (then the Secret Manager client is never imported)."""
+    if not secret_refs_in(env):
         return None
     from core.adapters.gcp.secret_manager import SecretManagerSecrets
 
-    ttl = secrets_ttl_s(env)
-    inner: Secrets = SecretManagerSecrets(
+    reader = SecretManagerSecrets(
         env.get("GOOGLE_CLOUD_PROJECT"), endpoint=env.get(SECRET_MANAGER_ENDPOINT_ENV)
     )
-    return CachedSecrets(inner, ttl_s=ttl, clock=clock)
+    return secret_store(reader, env, clock=clock)
 
 
 class GcpRuntime:
@@ -66,12 +64,10 @@ class GcpRuntime:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._env = gcp_env(environ)
-        self._secrets = secret_store(self._env, clock)
+        self._secrets = secret_manager(self._env, clock)
         self._source = secret_refs(self._env, self._secrets.get) if self._secrets else None
-        recheck = secrets_ttl_s(self._env)
-        self.runtime = Runtime(
-            self.settings, build, recheck_s=recheck if self._secrets else 0.0, clock=clock
-        )
+        recheck = self._secrets.ttl_s if self._secrets else 0.0
+        self.runtime = Runtime(self.settings, build, recheck_s=recheck, clock=clock)
 
     def settings(self) -> Settings:
         return Settings.from_env(self._env, secret_source=self._source)

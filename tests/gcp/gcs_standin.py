@@ -6,9 +6,11 @@ It speaks just enough of two GCS surfaces, as they are on the wire:
   key), the expiry and the signed headers are enforced, and `x-goog-content-length-range`
   refuses a body outside its range with 400, as GCS does. So a URL our adapter signs
   works here only if it would be well-formed for GCS.
-- JSON API media upload / download, which google-cloud-storage uses for `put` / `get`
-  when STORAGE_EMULATOR_HOST points here (`POST /upload/storage/v1/b/B/o?uploadType=
-  multipart`, `GET /download/storage/v1/b/B/o/NAME?alt=media`).
+- JSON API media upload / download, object metadata and delete, which
+  google-cloud-storage uses for `put` / `get` / `describe` / `delete` when
+  STORAGE_EMULATOR_HOST points here (`POST /upload/storage/v1/b/B/o?uploadType=
+  multipart`, `GET /download/storage/v1/b/B/o/NAME?alt=media`, `GET` and `DELETE`
+  `/storage/v1/b/B/o/NAME`).
 
 `object_resource()` gives the object's JSON API resource: the data of a
 `google.cloud.storage.object.v1.finalized` CloudEvent.
@@ -130,6 +132,9 @@ class GcsStandIn:
             def do_POST(self) -> None:
                 standin._handle(self, "POST")
 
+            def do_DELETE(self) -> None:
+                standin._handle(self, "DELETE")
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -188,6 +193,8 @@ class GcsStandIn:
             status, headers, out = self._json_upload(parts.path, dict(query), req, body)
         elif parts.path.startswith("/download/storage/v1/b/") and method == "GET":
             status, headers, out = self._json_download(parts.path)
+        elif parts.path.startswith("/storage/v1/b/") and "/o/" in parts.path:
+            status, headers, out = self._json_object(method, parts.path)
         elif parts.path.startswith("/storage/v1/b/") and method == "GET":
             status, headers, out = self._json_bucket(parts.path)
         elif any(k == "X-Goog-Signature" for k, _ in query):
@@ -263,6 +270,22 @@ class GcsStandIn:
             "location": "US-CENTRAL1",
             "locationType": "region",
         }
+        return 200, {"Content-Type": "application/json"}, json.dumps(resource).encode()
+
+    def _json_object(self, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        # /storage/v1/b/{bucket}/o/{name}: the object's resource, or its removal.
+        segments = path.split("/")
+        bucket, name = unquote(segments[4]), unquote("/".join(segments[6:]))
+        with self._lock:
+            found = (bucket, name) in self.objects
+            if found and method == "DELETE":
+                del self.objects[(bucket, name)]
+        if not found:
+            error = {"error": {"code": 404, "message": "No such object"}}
+            return 404, {"Content-Type": "application/json"}, json.dumps(error).encode()
+        if method == "DELETE":
+            return 204, {}, b""
+        resource = self.object_resource(bucket, name)
         return 200, {"Content-Type": "application/json"}, json.dumps(resource).encode()
 
     def _json_download(self, path: str) -> tuple[int, dict[str, str], bytes]:

@@ -1,9 +1,11 @@
-"""GcsBlobStore through google-cloud-storage against the loopback GCS stand-in, with V4
-URLs signed by a throwaway service-account key and verified by the stand-in."""
+"""The blob contract against GcsBlobStore, through google-cloud-storage, on the loopback
+GCS stand-in, with V4 URLs signed by a throwaway service-account key and verified by
+the stand-in; and what only GCS signing has (the signed size range)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,8 +13,10 @@ import httpx
 import pytest
 
 from core.adapters.gcp.gcs_blobs import GcsBlobStore, parse_url
+from core.adapters.outages import CallLimits
 from core.bootstrap import open_blobs
 from core.config import Settings
+from tests.contract.blob_contract import BlobContract, BlobOutageContract, SigningBlobContract
 from tests.gcp.gcs_standin import GcsStandIn
 from tests.gcp.sa_key import ServiceAccountKey, throwaway_key
 from tests.support.images import png
@@ -33,23 +37,52 @@ def standin(sa_key: ServiceAccountKey) -> Iterator[GcsStandIn]:
 
 
 @pytest.fixture
-def blobs(
+def gcs_env(
     standin: GcsStandIn, sa_key: ServiceAccountKey, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[GcsBlobStore]:
+) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", standin.url)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(sa_key.path))
+
+
+@pytest.fixture
+def blobs(gcs_env: None) -> Iterator[GcsBlobStore]:
     store = GcsBlobStore.from_url(f"gs://{BUCKET}/fn")
     yield store
     store.close()
 
 
-def test_put_get_round_trip(blobs: GcsBlobStore, standin: GcsStandIn) -> None:
-    data = png(1)
-    blobs.put("uploads/tenant-a/abc", data, "image/png")
-    assert blobs.get("uploads/tenant-a/abc") == data
-    assert "fn/uploads/tenant-a/abc" in standin.names(BUCKET)
-    assert standin.objects[(BUCKET, "fn/uploads/tenant-a/abc")].content_type == "image/png"
-    assert blobs.get("uploads/tenant-a/nothing") is None
+class TestGcsBlobs(BlobContract, SigningBlobContract, BlobOutageContract):
+    @pytest.fixture
+    def blobs(self, gcs_env: None) -> Iterator[GcsBlobStore]:
+        # A bucket per test: the stand-in is shared by the module, the store is fresh.
+        store = GcsBlobStore.from_url(f"gs://b-{uuid.uuid4().hex[:12]}/fn")
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def locate(self, blobs: GcsBlobStore, standin: GcsStandIn) -> Callable[[str], tuple[str, str]]:
+        def find(key: str) -> tuple[str, str]:
+            [name] = [n for n in standin.names(blobs.bucket) if n.endswith(key)]
+            return blobs.bucket, name
+
+        return find
+
+    @pytest.fixture
+    def outage_blobs(
+        self, gcs_env: None, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[Callable[[int, CallLimits], GcsBlobStore]]:
+        made: list[GcsBlobStore] = []
+
+        def make(port: int, limits: CallLimits) -> GcsBlobStore:
+            # The client reads STORAGE_EMULATOR_HOST when it is built, on first use.
+            monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+            store = GcsBlobStore(BUCKET, "fn", limits=limits)
+            made.append(store)
+            return store
+
+        yield make
+        for store in made:
+            store.close()
 
 
 def test_signed_put_is_bound_to_type_and_size(blobs: GcsBlobStore, standin: GcsStandIn) -> None:
@@ -81,30 +114,6 @@ def test_signed_put_is_bound_to_type_and_size(blobs: GcsBlobStore, standin: GcsS
     ok = httpx.put(signed.url, headers=signed.headers, content=data)
     assert ok.status_code == 200, ok.text
     assert blobs.get("incoming/tenant-a/0b6a3d0e-1111-4a4a-9c9c-000000000001") == data
-
-
-def test_signed_get_fetches_the_object(blobs: GcsBlobStore) -> None:
-    data = png(3)
-    blobs.put("uploads/tenant-a/get-me", data, "image/png")
-    url = blobs.signed_get_url("uploads/tenant-a/get-me", expires_s=3600)
-    assert url is not None
-    fetched = httpx.get(url)
-    assert fetched.status_code == 200 and fetched.content == data
-    tampered = url.replace("get-me", "get-you")
-    assert httpx.get(tampered).status_code == 403
-
-
-def test_key_for_maps_event_names_back(blobs: GcsBlobStore) -> None:
-    assert blobs.key_for(BUCKET, "fn/incoming/t/j") == "incoming/t/j"
-    assert blobs.key_for(BUCKET, "other/incoming/t/j") is None
-    assert blobs.key_for("another-bucket", "fn/incoming/t/j") is None
-    assert GcsBlobStore("b").key_for("b", "incoming/t/j") == "incoming/t/j"
-
-
-def test_unsafe_keys_are_refused(blobs: GcsBlobStore) -> None:
-    for key in ("", "/abs", "a/../b"):
-        with pytest.raises(ValueError):
-            blobs.object_name(key)
 
 
 @pytest.mark.parametrize("url", ["gs://", "s3://b/p", "gs://b/p?x=1"])

@@ -1,23 +1,61 @@
-"""Secret Manager adapter through the real client library (REST transport) against a
-loopback stand-in; the TTL cache; and a rotated secret reaching rebuilt services."""
+"""The secrets contract against SecretManagerSecrets, through the real client library
+(REST transport), on a loopback stand-in; reference spellings; and a rotated secret
+reaching rebuilt services."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from core.adapters.gcp.secret_manager import SecretManagerSecrets, version_name
-from core.adapters.secrets import CachedSecrets
+from core.adapters.outages import CallLimits
+from core.config import MissingSecretError
 from handlers_gcp.runtime import GcpRuntime
+from tests.contract.secrets_contract import SecretsContract, SecretsOutageContract
 from tests.gcp.secret_standin import SecretManagerStandIn
 
+PROJECT = "demo-imggo"
 
-@pytest.fixture
+
+@pytest.fixture(scope="module")
 def standin() -> Iterator[SecretManagerStandIn]:
     server = SecretManagerStandIn()
     yield server
     server.close()
+
+
+class StandInWriter:
+    """Secrets in the stand-in under a prefix of their own: a fresh namespace per test."""
+
+    def __init__(self, standin: SecretManagerStandIn) -> None:
+        self.standin = standin
+        self.prefix = "t" + uuid.uuid4().hex[:8]
+
+    def write(self, name: str, value: str) -> str:
+        self.standin.secrets[(PROJECT, f"{self.prefix}-{name}")] = value
+        return self.ref(name)
+
+    def ref(self, name: str) -> str:
+        return f"{self.prefix}-{name}"  # the short spelling: latest version, project from env
+
+
+class TestSecretManagerSecrets(SecretsContract, SecretsOutageContract):
+    @pytest.fixture
+    def writer(self, standin: SecretManagerStandIn) -> StandInWriter:
+        return StandInWriter(standin)
+
+    @pytest.fixture
+    def secrets(self, standin: SecretManagerStandIn) -> SecretManagerSecrets:
+        return SecretManagerSecrets(PROJECT, endpoint=standin.url)
+
+    @pytest.fixture
+    def outage_secrets(self) -> Callable[[int, CallLimits], SecretManagerSecrets]:
+        def make(port: int, limits: CallLimits) -> SecretManagerSecrets:
+            return SecretManagerSecrets(PROJECT, endpoint=f"http://127.0.0.1:{port}", limits=limits)
+
+        return make
 
 
 def test_version_names() -> None:
@@ -32,27 +70,26 @@ def test_version_names() -> None:
         version_name("a/b", "p")
 
 
-def test_reads_through_the_client_and_caches(standin: SecretManagerStandIn) -> None:
-    standin.secrets[("demo-imggo", "imggo-api-key")] = "imggo_test_v1"
-    now = [0.0]
-    secrets = CachedSecrets(
-        SecretManagerSecrets("demo-imggo", endpoint=standin.url), ttl_s=60, clock=lambda: now[0]
-    )
-    assert secrets.get("imggo-api-key") == "imggo_test_v1"
-    assert secrets.get("imggo-api-key") == "imggo_test_v1"
-    assert len(standin.calls) == 1  # the second read came from the cache
-    standin.secrets[("demo-imggo", "imggo-api-key")] = "imggo_test_v2"
-    now[0] = 61
-    assert secrets.get("imggo-api-key") == "imggo_test_v2"
-    assert (
-        standin.calls[-1] == "/v1/projects/demo-imggo/secrets/imggo-api-key/versions/latest:access"
-    )
-    assert "imggo_test" not in repr(secrets)
+def test_full_references_name_a_version(standin: SecretManagerStandIn) -> None:
+    standin.secrets[("other-project", "hook")] = "from-the-other-project"
+    secrets = SecretManagerSecrets(None, endpoint=standin.url)
+    assert secrets.get("projects/other-project/secrets/hook") == "from-the-other-project"
+    assert standin.calls[-1] == "/v1/projects/other-project/secrets/hook/versions/latest:access"
+    assert secrets.get("projects/other-project/secrets/hook/versions/3") == "from-the-other-project"
+    assert standin.calls[-1] == "/v1/projects/other-project/secrets/hook/versions/3:access"
 
 
-def test_missing_secret_is_a_clear_error(standin: SecretManagerStandIn) -> None:
-    with pytest.raises(LookupError, match="projects/demo-imggo/secrets/nope/versions/latest"):
-        SecretManagerSecrets("demo-imggo", endpoint=standin.url).get("nope")
+def test_a_reference_to_nothing_stops_the_function_loudly(standin: SecretManagerStandIn) -> None:
+    """A deployment whose IMGGO_API_KEY_SECRET_REF names nothing must not run without
+    its key: building the settings fails, naming the reference (not a value)."""
+    env = {
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "IMGGO_FN_STORE_URL": "memory://",
+        "IMGGO_API_KEY_SECRET_REF": "nope-" + uuid.uuid4().hex[:6],
+        "IMGGO_FN_SECRET_MANAGER_ENDPOINT": standin.url,
+    }
+    with pytest.raises(MissingSecretError, match="IMGGO_API_KEY_SECRET_REF names nope-"):
+        GcpRuntime(env).settings()
 
 
 def test_rotated_secret_rebuilds_the_services(standin: SecretManagerStandIn) -> None:

@@ -3,7 +3,8 @@
     s3://BUCKET[/PREFIX][?endpoint=URL&region=NAME&addressing=path|virtual]
 
 Keys given to the store (`incoming/tenant/job`, `uploads/tenant/sha`) live under
-PREFIX in the bucket; `key_for_object` maps an S3 event's object key back.
+PREFIX in the bucket; `key_for_object` maps an S3 event's bucket and object key back.
+Every key is checked by core.adapters.blobs.check_key, as on every other backend.
 
 The presigned PUT signs `Content-Type` and `Content-Length` (SigV4 SignedHeaders), so
 S3 itself refuses an upload of another size or type than the one declared; the S3
@@ -12,6 +13,10 @@ credentials: they stop working when those expire, so keep `expires_s` short.
 
 Addressing: virtual-hosted style on AWS (the default), path style when an endpoint is
 given (moto, MinIO on 127.0.0.1 have no per-bucket host names) or when asked.
+
+Outages: the client has the timeouts and attempts of `limits`; a connection failure,
+timeout, throttling or 5xx still there after them is UnavailableError
+`store_unavailable` (core.adapters.aws.errors).
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from core.adapters.aws import clients
-from core.ports import SignedUpload
+from core.adapters.aws.errors import error_code, unavailable_on_outage
+from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, is_safe_key
+from core.adapters.outages import DEFAULT_LIMITS, CallLimits
+from core.ports import BlobInfo, SignedUpload
 
 _OPTIONS = {
     "endpoint": "endpoint URL, e.g. http://127.0.0.1:5000 for moto",
@@ -31,6 +39,7 @@ _OPTIONS = {
     "addressing": "path or virtual; path whenever an endpoint is set",
 }
 _MISSING = ("NoSuchKey", "404", "NotFound")
+_BACKEND = "S3"
 
 
 def parse_url(url: str) -> tuple[str, str, dict[str, str]]:
@@ -57,6 +66,7 @@ class S3BlobStore:
         endpoint_url: str | None = None,
         region: str | None = None,
         addressing: str | None = None,
+        limits: CallLimits = DEFAULT_LIMITS,
         client: Any = None,
     ) -> None:
         self.bucket = bucket
@@ -64,6 +74,7 @@ class S3BlobStore:
         self._endpoint_url = endpoint_url
         self._region = region
         self._addressing = addressing
+        self._limits = limits
         self._client = client
         self._lock = threading.Lock()
 
@@ -94,47 +105,63 @@ class S3BlobStore:
                     "s3",
                     endpoint_url=self._endpoint_url,
                     region=self._region,
+                    limits=self._limits,
                     signature_version="s3v4",  # presigned URLs must be SigV4 to sign headers
                     s3={"addressing_style": style},
                 )
             return self._client
 
     def object_key(self, key: str) -> str:
-        return self.prefix + key
+        return self.prefix + check_key(key)
 
-    def key_for_object(self, object_key: str) -> str | None:
-        """The store key of an S3 object key, or None when it is not under our prefix."""
-        if not object_key.startswith(self.prefix):
+    def key_for_object(self, bucket: str, name: str) -> str | None:
+        """The store key of object `name` (decoded) in `bucket`, or None when it is not
+        in our bucket, not under our prefix, or not a key we could have handed out."""
+        if bucket != self.bucket or not name.startswith(self.prefix):
             return None
-        return object_key[len(self.prefix) :]
+        key = name[len(self.prefix) :]
+        return key if is_safe_key(key) else None
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        self.client.put_object(
-            Bucket=self.bucket, Key=self.object_key(key), Body=data, ContentType=content_type
-        )
+        name = self.object_key(key)
+        with unavailable_on_outage(_BACKEND):
+            self.client.put_object(
+                Bucket=self.bucket, Key=name, Body=data, ContentType=content_type
+            )
 
     def get(self, key: str) -> bytes | None:
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))
-        except clients.ClientError as exc:
-            if clients.error_code(exc) in _MISSING:
-                return None
-            raise
-        body: bytes = response["Body"].read()
+        name = self.object_key(key)
+        with unavailable_on_outage(_BACKEND):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=name)
+            except clients.ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return None
+                raise
+            body: bytes = response["Body"].read()  # a read can time out too
         return body
 
-    def describe(self, key: str) -> tuple[int, str | None] | None:
-        """(size, content type) of a stored object, or None when there is none. The S3
-        event carries the size but not the type, which the upload check needs."""
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
-        except clients.ClientError as exc:
-            if clients.error_code(exc) in _MISSING:
-                return None
-            raise
-        return int(head["ContentLength"]), head.get("ContentType")
+    def describe(self, key: str) -> BlobInfo | None:
+        """Size and type from a HEAD request. The S3 event carries the size but not the
+        type, which the upload check needs."""
+        name = self.object_key(key)
+        with unavailable_on_outage(_BACKEND):
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=name)
+            except clients.ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return None
+                raise
+        # S3 stores binary/octet-stream for an object written without a type.
+        return BlobInfo(int(head["ContentLength"]), head.get("ContentType") or DEFAULT_CONTENT_TYPE)
+
+    def delete(self, key: str) -> None:
+        name = self.object_key(key)
+        with unavailable_on_outage(_BACKEND):
+            self.client.delete_object(Bucket=self.bucket, Key=name)  # no error when absent
 
     def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
+        # Presigning is local computation (no request), so no outage can happen here.
         url: str = self.client.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": self.object_key(key)},

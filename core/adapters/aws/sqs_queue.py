@@ -6,8 +6,12 @@
 With the account id the queue URL is built from the client's endpoint
 (`https://sqs.<region>.amazonaws.com/<account>/<name>`, or the moto server's), so a
 cold start spends no call on finding it and the function needs only sqs:SendMessage.
-Messages go out in batches of 10 (the SQS maximum); entries SQS refuses are retried,
-then reported as UnavailableError - their jobs stay `accepted`, and reconcile
+
+Batching is the adapter's: messages go out in SendMessageBatch requests of 10 (the SQS
+maximum; a work item's body is ~60 bytes, far below the request's size limit).
+Entries SQS refuses are retried a few times. What still fails - refused entries, or a
+connection failure, timeout, throttling or 5xx left after the client's `limits` - is
+UnavailableError `store_unavailable`: the jobs stay `accepted`, and reconcile
 dispatches them later, so nothing is lost.
 """
 
@@ -20,7 +24,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from core.adapters.aws import clients
-from core.domain.errors import UnavailableError
+from core.adapters.aws.errors import unavailable_on_outage
+from core.adapters.outages import DEFAULT_LIMITS, CallLimits, unavailable
 from core.ports import WorkItem
 from core.service.messages import encode_work_item
 
@@ -29,7 +34,8 @@ _OPTIONS = {
     "region": "AWS region, default from AWS_REGION",
 }
 SEND_BATCH = 10  # SendMessageBatch takes at most 10 entries
-SEND_ATTEMPTS = 3
+SEND_ATTEMPTS = 3  # for entries SQS refused inside a batch that was itself accepted
+_BACKEND = "SQS"
 
 
 def parse_url(url: str) -> tuple[str | None, str, dict[str, str]]:
@@ -54,12 +60,14 @@ class SqsQueue:
         account: str | None = None,
         endpoint_url: str | None = None,
         region: str | None = None,
+        limits: CallLimits = DEFAULT_LIMITS,
         client: Any = None,
     ) -> None:
         self.name = name
         self._account = account
         self._endpoint_url = endpoint_url
         self._region = region
+        self._limits = limits
         self._client = client
         self._url: str | None = None
         self._lock = threading.Lock()
@@ -80,7 +88,7 @@ class SqsQueue:
         with self._lock:
             if self._client is None:
                 self._client = clients.client(
-                    "sqs", endpoint_url=self._endpoint_url, region=self._region
+                    "sqs", endpoint_url=self._endpoint_url, region=self._region, limits=self._limits
                 )
             return self._client
 
@@ -93,7 +101,9 @@ class SqsQueue:
                     endpoint = str(client.meta.endpoint_url).rstrip("/")
                     self._url = f"{endpoint}/{self._account}/{self.name}"
                 else:
-                    self._url = str(client.get_queue_url(QueueName=self.name)["QueueUrl"])
+                    with unavailable_on_outage(_BACKEND):
+                        found = client.get_queue_url(QueueName=self.name)
+                    self._url = str(found["QueueUrl"])
             return self._url
 
     def send(self, items: Sequence[WorkItem]) -> None:
@@ -102,9 +112,11 @@ class SqsQueue:
 
     def _send_batch(self, items: Sequence[WorkItem]) -> None:
         pending = {str(i): encode_work_item(item) for i, item in enumerate(items)}
+        failed: list[dict[str, Any]] = []
         for attempt in range(SEND_ATTEMPTS):
             entries = [{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()]
-            response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            with unavailable_on_outage(_BACKEND):
+                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             failed = response.get("Failed") or []
             # A sender fault (bad message) will not get better by retrying.
             if not failed or any(f.get("SenderFault") for f in failed):
@@ -113,10 +125,7 @@ class SqsQueue:
             time.sleep(0.05 * 2**attempt)
         if failed:
             codes = sorted({str(f.get("Code")) for f in failed})
-            raise UnavailableError(
-                f"SQS did not take {len(failed)} work item(s): {', '.join(codes)}",
-                code="queue_unavailable",
-            )
+            raise unavailable(_BACKEND, reason=f"{len(failed)} entries refused: {', '.join(codes)}")
 
     def close(self) -> None:
         if self._client is not None:

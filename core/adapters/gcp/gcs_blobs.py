@@ -1,6 +1,8 @@
 """BlobStore on Google Cloud Storage: `gs://bucket[/prefix]`, with V4 signed URLs.
 
-- `put` / `get` use the storage client (JSON API). Objects are named `prefix/key`.
+- `put` / `get` / `describe` / `delete` use the storage client (JSON API). Objects are
+  named `prefix/key`; every key is checked by core.adapters.blobs.check_key, as on every
+  other backend, and `key_for_object` maps a finalize event's bucket and name back.
 - `signed_put_url` is a V4 signed PUT bound to the declared content type and size: both
   `Content-Type` and `x-goog-content-length-range: N,N` are signed headers, so GCS
   refuses an upload of any other type (signature mismatch) or size (400). The client
@@ -17,12 +19,17 @@ roles/iam.serviceAccountTokenCreator on itself (deploy/gcp.sh grants it).
 With STORAGE_EMULATOR_HOST set (tests: a loopback stand-in), the client sends requests
 there without credentials and signed URLs point there too.
 
+Outages: each call carries `limits`' (connect, read) timeout and a retry policy that
+stops after `limits.retry_s` (the library's own default retries for 120 s); what is
+still failing then is UnavailableError `store_unavailable` (core.adapters.gcp.errors).
+
 The google-cloud-storage import (~0.4 s) happens on first use, not when the adapter is
 built, so a cold start that never touches a blob never pays for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -30,7 +37,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from core.ports import SignedUpload
+from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, is_safe_key
+from core.adapters.gcp.errors import retry_policy, unavailable_on_outage
+from core.adapters.outages import DEFAULT_LIMITS, CallLimits
+from core.ports import BlobInfo, SignedUpload
 
 if TYPE_CHECKING:
     # google-cloud-storage ships no type information.
@@ -39,6 +49,7 @@ if TYPE_CHECKING:
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 SIGNER_EMAIL_ENV = "IMGGO_FN_GCS_SIGNER_EMAIL"
 MAX_V4_EXPIRY_S = 7 * 24 * 3600  # GCS refuses V4 URLs valid for longer
+_BACKEND = "GCS"
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -60,11 +71,14 @@ class GcsBlobStore:
         project: str | None = None,
         client: storage.Client | None = None,
         signing_credentials: Any = None,
+        limits: CallLimits = DEFAULT_LIMITS,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self._project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
         self._client = client
+        self._limits = limits
+        self._retry: Any = None
         self._signing = signing_credentials
         self._lock = threading.Lock()
 
@@ -75,32 +89,55 @@ class GcsBlobStore:
 
     # ------------------------------------------------------------------ naming
     def object_name(self, key: str) -> str:
-        if not key or key.startswith("/") or ".." in key.split("/"):
-            raise ValueError(f"unsafe blob key {key!r}")
+        check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def key_for(self, bucket: str, name: str) -> str | None:
+    def key_for_object(self, bucket: str, name: str) -> str | None:
         """The blob key of object `name` in `bucket` (a finalize event), or None when the
-        object is not under this store."""
+        object is not under this store or not a key we could have handed out."""
         if bucket != self.bucket:
             return None
-        if not self.prefix:
-            return name
-        head = self.prefix + "/"
-        return name[len(head) :] if name.startswith(head) else None
+        head = self.prefix + "/" if self.prefix else ""
+        if not name.startswith(head):
+            return None
+        key = name[len(head) :]
+        return key if is_safe_key(key) else None
 
     # ------------------------------------------------------------------ BlobStore
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        self._blob(key).upload_from_string(data, content_type=content_type)
+        blob = self._blob(key)
+        with unavailable_on_outage(_BACKEND):
+            # An overwrite of the same key is idempotent, so retrying it is safe (the
+            # library only retries uploads that carry a generation precondition).
+            blob.upload_from_string(data, content_type=content_type, **self._call())
 
     def get(self, key: str) -> bytes | None:
         from google.api_core.exceptions import NotFound
 
-        try:
-            data: bytes = self._blob(key).download_as_bytes()
-        except NotFound:
-            return None
+        blob = self._blob(key)
+        with unavailable_on_outage(_BACKEND):
+            try:
+                data: bytes = blob.download_as_bytes(**self._call())
+            except NotFound:
+                return None
         return data
+
+    def describe(self, key: str) -> BlobInfo | None:
+        name = self.object_name(key)
+        with unavailable_on_outage(_BACKEND):
+            blob = self._storage().bucket(self.bucket).get_blob(name, **self._call())
+        if blob is None:
+            return None
+        # GCS stores application/octet-stream for an object written without a type.
+        return BlobInfo(int(blob.size), blob.content_type or DEFAULT_CONTENT_TYPE)
+
+    def delete(self, key: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        blob = self._blob(key)
+        # Already gone is what delete wanted.
+        with unavailable_on_outage(_BACKEND), contextlib.suppress(NotFound):
+            blob.delete(**self._call())
 
     def signed_get_url(self, key: str, *, expires_s: int) -> str | None:
         return self._sign(key, method="GET", expires_s=expires_s)
@@ -137,6 +174,12 @@ class GcsBlobStore:
 
     def _blob(self, key: str) -> Any:
         return self._storage().bucket(self.bucket).blob(self.object_name(key))
+
+    def _call(self) -> dict[str, Any]:
+        """The timeout and retry every storage call gets."""
+        if self._retry is None:
+            self._retry = retry_policy(self._limits)
+        return {"timeout": (self._limits.connect_s, self._limits.read_s), "retry": self._retry}
 
     def _signer(self) -> Any:
         """The credentials that sign, fetched once (no network: ADC reads a key file or

@@ -5,6 +5,14 @@ Each WorkItem is one message whose data is the core wire format
 push subscription (the Pub/Sub trigger of the worker function, via Eventarc) delivers
 each message as a CloudEvent; handlers_gcp acknowledges or lets it be redelivered.
 
+Batching is the client library's: it packs the messages into few Publish requests
+(100 messages or 1 MB each by default, within the API's 1000 / 10 MB). Each request has
+`limits`' timeout and a retry policy that stops after `limits.retry_s` (the library's
+default retries for 600 s); `send` waits at most `limits.worst_case_s` (plus the
+batching delay) for them all. What is still transient then is UnavailableError
+`store_unavailable`: the jobs stay accepted and the reconciler dispatches them. A
+missing topic or a denied permission is raised as it is: a deployment mistake.
+
 The publisher client is built on the first send, not when the adapter is built: the
 HTTP function's cold start pays for importing google-cloud-pubsub (~0.5 s) only when a
 batch actually needs the queue. With PUBSUB_EMULATOR_HOST set, the client talks to the
@@ -18,7 +26,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.domain.errors import UnavailableError
+from core.adapters.gcp.errors import is_transient, retry_policy
+from core.adapters.outages import DEFAULT_LIMITS, CallLimits, unavailable
 from core.ports import WorkItem
 from core.service.messages import encode_work_item
 
@@ -27,7 +36,8 @@ if TYPE_CHECKING:
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 _TOPIC_RE = re.compile(r"projects/[a-z][a-z0-9.:-]{3,62}/topics/[A-Za-z][A-Za-z0-9._~+%-]{2,254}")
-PUBLISH_TIMEOUT_S = 30.0
+_BACKEND = "Pub/Sub"
+_BATCHING_S = 1.0  # headroom for the client's batching delay (10 ms) and its threads
 
 
 def parse_url(url: str) -> str:
@@ -44,11 +54,11 @@ class PubSubQueue:
         topic: str,
         *,
         publisher: pubsub_v1.PublisherClient | None = None,
-        timeout_s: float = PUBLISH_TIMEOUT_S,
+        limits: CallLimits = DEFAULT_LIMITS,
     ) -> None:
         self.topic = topic
         self._publisher = publisher
-        self._timeout_s = timeout_s
+        self._limits = limits
         self._lock = threading.Lock()
 
     @classmethod
@@ -56,9 +66,7 @@ class PubSubQueue:
         return cls(parse_url(url))
 
     def send(self, items: Sequence[WorkItem]) -> None:
-        """Publish every item and wait until Pub/Sub has them all. The client batches
-        the messages into few requests; a failure is UnavailableError (the jobs stay
-        accepted and the reconciler dispatches them)."""
+        """Publish every item and wait until Pub/Sub has them all."""
         if not items:
             return
         publisher = self._client()
@@ -66,21 +74,23 @@ class PubSubQueue:
             publisher.publish(self.topic, encode_work_item(item).encode(), job_id=item.job_id)
             for item in items
         ]
-        failed = 0
-        first: BaseException | None = None
+        wait_s = self._limits.worst_case_s + _BATCHING_S
+        failures: list[BaseException] = []
         for future in futures:
             try:
-                future.result(timeout=self._timeout_s)
+                future.result(timeout=wait_s)
             except Exception as exc:
-                failed += 1
-                first = first or exc
-        if failed:
-            raise UnavailableError(
-                f"{failed} of {len(items)} work items could not be queued; "
-                "they will be dispatched by the reconciler",
-                code="queue_unavailable",
-                details={"reason": type(first).__name__},
-            )
+                failures.append(exc)
+        if not failures:
+            return
+        permanent = [f for f in failures if not is_transient(f)]
+        if permanent:
+            raise permanent[0]
+        raise unavailable(
+            _BACKEND,
+            failures[0],
+            reason=f"{len(failures)} of {len(items)} not published: {type(failures[0]).__name__}",
+        ) from failures[0]
 
     def close(self) -> None:
         with self._lock:
@@ -94,7 +104,10 @@ class PubSubQueue:
                 if self._publisher is None:
                     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-                    self._publisher = pubsub_v1.PublisherClient()
+                    options = pubsub_v1.types.PublisherOptions(
+                        retry=retry_policy(self._limits), timeout=self._limits.per_try_s
+                    )
+                    self._publisher = pubsub_v1.PublisherClient(publisher_options=options)
         return self._publisher
 
 

@@ -8,10 +8,16 @@ in any of these spellings:
     projects/P/secrets/imggo-api-key           latest version
     projects/P/secrets/imggo-api-key/versions/3
 
-Wrap it in core.adapters.secrets.CachedSecrets: a warm function then asks Secret Manager
-at most once per TTL per secret. Values are never logged. The client (and its ~0.5 s
-import) is built on the first lookup; a deployment that injects secrets as environment
-variables (`--set-secrets`) never builds it.
+A reference to a secret or version that does not exist reads as None (what
+core.config.secret_refs then refuses to start with, naming the reference).
+
+Put it behind core.adapters.secrets.secret_store: a warm function then asks Secret
+Manager at most once per TTL per secret. Values are never logged. Each call carries
+`limits`' timeout and a retry policy that stops after `limits.retry_s` (the library's
+default retries for 60 s with no read timeout); what is still failing then is
+UnavailableError `store_unavailable`. The client (and its ~0.5 s import) is built on the
+first lookup; a deployment that injects secrets as environment variables
+(`--set-secrets`) never builds it.
 
 `endpoint` (tests only) points the REST transport at a loopback stand-in, without
 credentials.
@@ -23,6 +29,10 @@ import re
 import threading
 from typing import Any
 
+from core.adapters.gcp.errors import retry_policy, unavailable_on_outage
+from core.adapters.outages import DEFAULT_LIMITS, CallLimits
+
+_BACKEND = "Secret Manager"
 _FULL_RE = re.compile(r"projects/([^/]+)/secrets/([^/]+)(?:/versions/([^/]+))?")
 _SHORT_RE = re.compile(r"([A-Za-z0-9_-]{1,255})(?::([A-Za-z0-9_-]+))?")
 
@@ -55,10 +65,12 @@ class SecretManagerSecrets:
         project: str | None,
         *,
         endpoint: str | None = None,
+        limits: CallLimits = DEFAULT_LIMITS,
         client: Any = None,
     ) -> None:
         self._project = project
         self._endpoint = endpoint
+        self._limits = limits
         self._client = client
         self._lock = threading.Lock()
 
@@ -66,11 +78,16 @@ class SecretManagerSecrets:
         from google.api_core.exceptions import NotFound
 
         resource = version_name(name, self._project)
-        try:
-            response = self._secret_client().access_secret_version(name=resource)
-        except NotFound:
-            # A reference to nothing is a deployment mistake: say which, not the value.
-            raise LookupError(f"secret version {resource} does not exist") from None
+        client = self._secret_client()
+        with unavailable_on_outage(_BACKEND):
+            try:
+                response = client.access_secret_version(
+                    name=resource,
+                    retry=retry_policy(self._limits),
+                    timeout=self._limits.per_try_s,
+                )
+            except NotFound:
+                return None
         value: str = response.payload.data.decode("utf-8")
         return value
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from core.adapters.blobs import Unsigned, check_key
+from core.adapters.blobs import LocalBlobs, check_key
 from core.adapters.sqlite.database import SqliteDatabase, path_from_url
+from core.ports import BlobInfo
 
 SCHEMA_VERSION = 1
 _SCHEMA = (
@@ -30,7 +31,7 @@ _PUT = """
 """
 
 
-class SqliteBlobStore(Unsigned):
+class SqliteBlobStore(LocalBlobs):
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 5.0) -> None:
         self._db = SqliteDatabase(
             path,
@@ -58,9 +59,25 @@ class SqliteBlobStore(Unsigned):
         self._db.write(lambda conn: conn.executemany(_PUT, rows))
 
     def get(self, key: str) -> bytes | None:
-        row = self._db.connection().execute("SELECT data FROM blobs WHERE key = ?", (key,))
+        row = self._db.connection().execute(
+            "SELECT data FROM blobs WHERE key = ?", (check_key(key),)
+        )
         found: tuple[bytes] | None = row.fetchone()
         return None if found is None else bytes(found[0])
+
+    def describe(self, key: str) -> BlobInfo | None:
+        row = self._db.connection().execute(
+            "SELECT length(data), content_type FROM blobs WHERE key = ?", (check_key(key),)
+        )
+        found: tuple[int, str] | None = row.fetchone()
+        return None if found is None else BlobInfo(found[0], found[1])
+
+    def delete(self, key: str) -> None:
+        params = {"key": check_key(key)}
+        self._db.write(
+            lambda conn: conn.execute("DELETE FROM blobs WHERE key = :key", params),
+            statement=True,
+        )
 
     def close(self) -> None:
         self._db.close()
