@@ -1,72 +1,69 @@
-"""The container's one Runtime: settings from the environment and the secret stores,
-services built on first use and kept while the container is warm.
-
-Secrets come by reference (core.config.secret_refs) from SSM or Secrets Manager
-(core.adapters.aws.secrets), behind the core's one caching policy
-(core.adapters.secrets.secret_store). Rotation: every IMGGO_FN_SECRETS_TTL_S seconds
-(one GetParameters call) the settings are read again; if a secret changed, the services
-are rebuilt so the new ImgGo key or webhook secret takes effect without waiting for a
-new container.
+"""The container's one FunctionHost, on the AWS platform: settings from the Lambda
+environment, secrets by reference from SSM Parameter Store or Secrets Manager
+(core.adapters.aws.secrets, behind the core's caching policy), metrics as CloudWatch EMF
+through Powertools, log lines tagged with Powertools' correlation id. Everything the
+triggers decide (verdicts, rotation, cold-start and 5xx metrics) is in core.platform.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from core.adapters.aws.secrets import AwsSecrets
-from core.adapters.secrets import secret_store
-from core.config import Settings, secret_refs
-from core.runtime import Runtime
-from core.service.context import Services
+from core.platform import FunctionHost
+from core.ports import Secrets
+from core.service.context import Metrics
 from handlers_aws.observability import EmfMetrics, observability
 
 
-class AwsRuntime:
+class AwsPlatform:
+    name = "aws"
+
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self._env = os.environ if env is None else env
-        self._secrets = secret_store(AwsSecrets(), self._env)
-        self.runtime = Runtime(self.settings, self._build, recheck_s=self._secrets.ttl_s)
 
-    def settings(self) -> Settings:
-        return Settings.from_env(self._env, secret_source=secret_refs(self._env, self._secrets.get))
+    def environment(self) -> Mapping[str, str]:
+        return self._env
 
-    @staticmethod
-    def _build(settings: Settings) -> Services:
-        from core.bootstrap import Overrides, build_services
+    def secret_store(self, env: Mapping[str, str]) -> Secrets:
+        from core.adapters.aws.secrets import AwsSecrets
 
-        return build_services(settings, Overrides(metrics=EmfMetrics(observability().metrics)))
+        return AwsSecrets()
 
-    @property
-    def services(self) -> Services:
-        return self.runtime.services
+    def metrics(self) -> Metrics:
+        return EmfMetrics(observability().metrics)
 
-    @property
-    def builds(self) -> int:
-        return self.runtime.builds
-
-    def refresh_if_due(self) -> None:
-        self.runtime.refresh_if_due()
+    def correlate(self, correlation_id: str) -> None:
+        observability().logger.set_correlation_id(correlation_id)
 
 
-_current: AwsRuntime | None = None
+_host: FunctionHost | None = None
 _lock = threading.Lock()
 
 
-def current() -> AwsRuntime:
-    """The container's runtime (constructed on first call; builds nothing yet)."""
-    global _current
+def host() -> FunctionHost:
+    """The container's host (constructed on first call; builds no services yet)."""
+    global _host
     with _lock:
-        if _current is None:
-            _current = AwsRuntime()
-        return _current
+        if _host is None:
+            _host = FunctionHost(AwsPlatform())
+        return _host
+
+
+def time_left(context: object) -> Callable[[], float] | None:
+    """Seconds the invocation has left, read from the Lambda context when asked (None
+    for a context that cannot say, as in some tests)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return lambda: float(remaining()) / 1000.0
 
 
 def reset_for_tests() -> None:
-    """Forget the container's runtime (a test starting a new 'container')."""
-    global _current
+    """Forget the container's host (a test starting a new 'container')."""
+    global _host
     with _lock:
-        if _current is not None and _current.runtime.built:
-            _current.runtime.reset()
-        _current = None
+        if _host is not None and _host.runtime.built:
+            _host.runtime.reset()
+        _host = None

@@ -1,22 +1,26 @@
-"""SQS entry point: each message is one work item (dispatch one accepted job to ImgGo).
+"""SQS entry point: each message is one work item; the verdict is the core's.
 
 Powertools' BatchProcessor reports failed messages in `batchItemFailures` (the event
-source mapping must enable ReportBatchItemFailures), so SQS redelivers only those and
-deletes the rest: one bad item never re-drives the good ones.
+source mapping enables ReportBatchItemFailures), so SQS redelivers only those:
 
-A message is reported failed when
-- it is poison: not a work item we wrote (decode_work_item refuses it) or its job does
-  not exist. It will fail every time; after the queue's maxReceiveCount it lands in
-  the dead-letter queue, where it can be inspected;
-- ImgGo is unavailable (UnavailableError): retried after the visibility timeout.
+    verdict   what SQS is told
+    DONE      success: the message is deleted
+    POISON    success: deleted (the core logged it, counted it, recorded its job)
+    RETRY     item failure: visible again after the visibility timeout; after the
+              queue's maxReceiveCount it moves to the dead-letter queue
+
+A record is not started without time for its worst case (the core decides; see
+core.platform.FunctionHost.queue_message): it is reported failed instead, so a batch
+never runs into the function timeout and loses its whole report.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from handlers_aws.observability import LazyHandler, observability
-from handlers_aws.runtime import current
+from handlers_aws.observability import LazyHandler
+from handlers_aws.runtime import host, time_left
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch import BatchProcessor
@@ -27,22 +31,19 @@ _processor: BatchProcessor | None = None
 
 
 class WorkItemFailedError(Exception):
-    """Raised for a record BatchProcessor must report failed (retry, then DLQ)."""
+    """Raised for a record BatchProcessor must report failed (redelivered later)."""
 
 
-def _record(record: SQSRecord) -> str:
-    from core.service.work import Verdict, handle_work_message
+def _record_handler(remaining: Callable[[], float] | None) -> Callable[[SQSRecord], str]:
+    def record(record: SQSRecord) -> str:
+        outcome = host().queue_message(
+            record.body, message_id=record.message_id, time_left=remaining
+        )
+        if not outcome.acknowledge:
+            raise WorkItemFailedError(outcome.code)
+        return outcome.code or "done"
 
-    result = handle_work_message(current().services, record.body)
-    log = observability().logger
-    if result.verdict is Verdict.POISON:
-        log.warning("poison message %s: %s", record.message_id, result.reason)
-        raise WorkItemFailedError(result.reason)
-    if result.verdict is Verdict.RETRY:
-        log.info("job %s not dispatched yet, will retry: %s", result.job_id, result.reason)
-        raise WorkItemFailedError(result.reason)
-    assert result.job is not None
-    return result.job.status.value
+    return record
 
 
 def _handle(event: Any, context: Any) -> PartialItemFailureResponse:
@@ -57,9 +58,11 @@ def _handle(event: Any, context: Any) -> PartialItemFailureResponse:
         # Not raising when every record failed: the response already names them all,
         # which is exactly what SQS needs to redeliver (and later dead-letter) them.
         _processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    current().refresh_if_due()
     return process_partial_response(
-        event=event, record_handler=_record, processor=_processor, context=context
+        event=event,
+        record_handler=_record_handler(time_left(context)),
+        processor=_processor,
+        context=context,
     )
 
 

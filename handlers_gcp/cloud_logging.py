@@ -195,6 +195,13 @@ def invocation(
         _current.reset(token)
 
 
+def label(name: str, value: str) -> None:
+    """Add a label to the current invocation's log lines (no-op outside one)."""
+    current = _current.get()
+    if current is not None and value:
+        current.labels[name] = value
+
+
 def uninstall() -> None:
     """Undo `install` (tests that run the handlers in the pytest process)."""
     global _installed

@@ -6,10 +6,16 @@
     pubsub_reconcile   Pub/Sub trigger on the topic Cloud Scheduler publishes to
 
 Acknowledgement is the HTTP status Eventarc sees: returning normally acknowledges the
-event; raising answers 500 and Pub/Sub redelivers it (with the function's --retry). So a
-message that can never succeed (not ours, malformed, its job gone, refused by the
-domain) is logged as an error and acknowledged, and only a transient failure
-(UnavailableError, or an unexpected exception) raises.
+event; raising answers 500 and Pub/Sub redelivers it (with the subscription's backoff,
+up to its dead-letter bound). The verdict is the core's (core.platform):
+
+    verdict   what Eventarc is told
+    DONE      return: acknowledged
+    POISON    return: acknowledged (the core logged it, counted it, recorded its job)
+    RETRY     raise: redelivered
+
+A malformed or misrouted event never reaches the core: it can never succeed, so it is
+logged as an error and acknowledged.
 """
 
 from __future__ import annotations
@@ -21,10 +27,7 @@ import flask
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from core.domain.errors import DomainError, UnavailableError
-from core.service.reconcile import reconcile
-from core.service.uploads import upload_landed
-from core.service.work import Verdict, handle_work_message
+from core.platform import Outcome
 from handlers_gcp.cloud_logging import invocation, log_http_request, trace_from
 from handlers_gcp.events import (
     PUBSUB_PUBLISHED,
@@ -34,9 +37,13 @@ from handlers_gcp.events import (
     storage_object,
 )
 from handlers_gcp.http import to_core_request, to_flask_response
-from handlers_gcp.runtime import runtime
+from handlers_gcp.runtime import host
 
 log = logging.getLogger("imggo.gcp")
+
+
+class RedeliverError(Exception):
+    """Raised so Eventarc answers 500 and Pub/Sub redelivers the event."""
 
 
 def _event_labels(event: CloudEvent) -> dict[str, str]:
@@ -51,6 +58,11 @@ def _expect(event: CloudEvent, event_type: str) -> bool:
     return False
 
 
+def _acknowledge(outcome: Outcome) -> None:
+    if not outcome.acknowledge:
+        raise RedeliverError(outcome.code)
+
+
 @functions_framework.http
 def http_api(request: flask.Request) -> flask.Response:
     trace = trace_from(request.headers.get)
@@ -58,7 +70,7 @@ def http_api(request: flask.Request) -> flask.Response:
     with invocation(trace, labels):
         started = time.perf_counter()
         core_request = to_core_request(request)
-        response = runtime().app.handle(core_request)
+        response = host().http(core_request, platform_request_id=labels["execution_id"])
         log_http_request(
             core_request.method,
             core_request.path,
@@ -77,28 +89,9 @@ def pubsub_work(event: CloudEvent) -> None:
         try:
             message = pubsub_message(event.data)
         except BadEventError as exc:
-            log.error("malformed Pub/Sub event acknowledged: %s", exc, extra={"outcome": "poison"})
+            log.error("malformed Pub/Sub event acknowledged: %s", exc)
             return
-        result = handle_work_message(runtime().services, message.data)
-        if result.verdict is Verdict.RETRY:
-            log.warning("job %s: %s; Pub/Sub will redeliver", result.job_id, result.reason)
-            raise UnavailableError(result.reason)
-        if result.verdict is Verdict.POISON:
-            log.error(
-                "poison message acknowledged: %s",
-                result.reason,
-                extra={
-                    "outcome": "job_missing" if result.code == "job_missing" else "poison",
-                    "code": result.code,
-                    "job_id": result.job_id,
-                    "pubsub_event_id": event.get("id"),
-                },
-            )
-            return
-        assert result.job is not None
-        log.info(
-            "job %s is %s", result.job.id, result.job.status.value, extra={"job_id": result.job.id}
-        )
+        _acknowledge(host().queue_message(message.data, message_id=message.message_id))
 
 
 @functions_framework.cloud_event
@@ -111,21 +104,9 @@ def storage_finalized(event: CloudEvent) -> None:
         except BadEventError as exc:
             log.error("malformed storage event acknowledged: %s", exc)
             return
-        services = runtime().services
-        key = services.blobs.key_for_object(obj.bucket, obj.name)
-        if key is None:
-            log.info("ignoring gs://%s/%s: not under the blob store", obj.bucket, obj.name)
-            return
-        try:
-            job = upload_landed(services, key, size=obj.size, content_type=obj.content_type)
-        except UnavailableError as exc:
-            log.warning("upload %s: %s; the event will be redelivered", key, exc.message)
-            raise
-        except DomainError as exc:
-            log.error("upload %s failed: %s", key, exc.message, extra={"code": exc.code})
-            return
-        if job is not None:
-            log.info("upload %s: job %s is %s", key, job.id, job.status.value)
+        _acknowledge(
+            host().object_landed(obj.bucket, obj.name, size=obj.size, content_type=obj.content_type)
+        )
 
 
 @functions_framework.cloud_event
@@ -133,8 +114,7 @@ def pubsub_reconcile(event: CloudEvent) -> None:
     """Cloud Scheduler publishes to the reconcile topic; the message body is ignored.
     Deployed without --retry: a failed run is logged and the next tick tries again."""
     with invocation(trace_from(event.get), _event_labels(event)):
-        report = reconcile(runtime().services)
-        log.info("reconcile done", extra={"report": report.as_dict()})
+        host().timer()
 
 
 __all__ = ["http_api", "pubsub_reconcile", "pubsub_work", "storage_finalized"]

@@ -1,30 +1,25 @@
-"""The one Runtime of a warm Cloud Functions instance, built on first use.
+"""The instance's one FunctionHost, on the Google Cloud platform.
 
-Settings come from the environment with GCP defaults under them (a Firestore store,
-/tmp as the only writable directory). Secrets follow the core convention
-(`core.config.secret_refs`): NAME_SECRET_REF names a Secret Manager secret, read through
-a TTL cache; without a reference the plain variable is used, which is what
-`gcloud functions deploy --set-secrets NAME=secret:version` injects.
-
-A rotated secret is picked up without a redeploy (core.runtime.Runtime rechecks the
-settings once per TTL and rebuilds the services when a secret changed).
+Settings come from the environment with GCP defaults under it (a Firestore store, /tmp
+as the only writable directory). Secrets follow the core convention: NAME_SECRET_REF
+names a Secret Manager secret, read through the core's caching policy; without a
+reference the plain variable is used, which is what `gcloud functions deploy
+--set-secrets NAME=secret:version` injects. Metrics are structured log lines (for
+log-based metrics); log lines carry the invocation's trace and the request id.
+Everything the triggers decide is in core.platform.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-from core.adapters.secrets import CachedSecrets, secret_refs_in, secret_store
-from core.bootstrap import build_services
-from core.config import Settings, secret_refs
-from core.runtime import Runtime
-from core.service.context import Services
-
-log = logging.getLogger("imggo.gcp")
+from core.adapters.log_metrics import LogMetrics
+from core.platform import FunctionHost
+from core.ports import Secrets
+from core.service.context import Metrics
+from handlers_gcp import cloud_logging
 
 GCP_DEFAULTS: dict[str, str] = {
     "IMGGO_FN_STORE_URL": "firestore://imggo",
@@ -38,61 +33,44 @@ def gcp_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**GCP_DEFAULTS, **(os.environ if environ is None else environ)}
 
 
-def secret_manager(
-    env: Mapping[str, str], clock: Callable[[], float] = time.monotonic
-) -> CachedSecrets | None:
-    """Secret Manager behind the core's secret cache, or None when no secret is given by
-    reference (then the Secret Manager client is never imported)."""
-    if not secret_refs_in(env):
-        return None
-    from core.adapters.gcp.secret_manager import SecretManagerSecrets
+class GcpPlatform:
+    name = "gcp"
 
-    reader = SecretManagerSecrets(
-        env.get("GOOGLE_CLOUD_PROJECT"), endpoint=env.get(SECRET_MANAGER_ENDPOINT_ENV)
-    )
-    return secret_store(reader, env, clock=clock)
-
-
-class GcpRuntime:
-    """Builds the Runtime from GCP's environment and secret store."""
-
-    def __init__(
-        self,
-        environ: Mapping[str, str] | None = None,
-        *,
-        build: Callable[[Settings], Services] = build_services,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._env = gcp_env(environ)
-        self._secrets = secret_manager(self._env, clock)
-        self._source = secret_refs(self._env, self._secrets.get) if self._secrets else None
-        recheck = self._secrets.ttl_s if self._secrets else 0.0
-        self.runtime = Runtime(self.settings, build, recheck_s=recheck, clock=clock)
 
-    def settings(self) -> Settings:
-        return Settings.from_env(self._env, secret_source=self._source)
+    def environment(self) -> Mapping[str, str]:
+        return self._env
 
-    def current(self) -> Runtime:
-        """The Runtime for this invocation (rebuilt lazily if a referenced secret rotated)."""
-        self.runtime.refresh_if_due()
-        return self.runtime
+    def secret_store(self, env: Mapping[str, str]) -> Secrets:
+        from core.adapters.gcp.secret_manager import SecretManagerSecrets
+
+        return SecretManagerSecrets(
+            env.get("GOOGLE_CLOUD_PROJECT"), endpoint=env.get(SECRET_MANAGER_ENDPOINT_ENV)
+        )
+
+    def metrics(self) -> Metrics:
+        return LogMetrics()
+
+    def correlate(self, correlation_id: str) -> None:
+        cloud_logging.label("request_id", correlation_id)
 
 
 _lock = threading.Lock()
-_instance: GcpRuntime | None = None
+_host: FunctionHost | None = None
 
 
-def runtime() -> Runtime:
-    """The warm instance's Runtime (built on the first invocation, never at import)."""
-    global _instance
-    if _instance is None:
+def host() -> FunctionHost:
+    """The warm instance's host (built on the first invocation, never at import)."""
+    global _host
+    if _host is None:
         with _lock:
-            if _instance is None:
-                _instance = GcpRuntime()
-    return _instance.current()
+            if _host is None:
+                _host = FunctionHost(GcpPlatform())
+    return _host
 
 
 def reset_for_tests() -> None:
-    global _instance
+    global _host
     with _lock:
-        _instance = None
+        _host = None

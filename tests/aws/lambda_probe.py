@@ -7,13 +7,13 @@ import os
 from typing import Any
 
 from handlers_aws.api import handler as api_handler
-from handlers_aws.runtime import current
+from handlers_aws.runtime import host
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     response: dict[str, Any] = api_handler(event, context)
-    runtime = current()
-    if runtime.runtime.built:
+    runtime = host().runtime
+    if runtime.built:
         services = runtime.services
         response["headers"].update(
             {

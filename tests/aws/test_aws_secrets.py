@@ -134,7 +134,8 @@ def test_the_functions_ssm_references_are_read_in_one_call(moto_url: str) -> Non
 
 
 def test_the_lambda_runtime_reads_secrets_by_reference(moto_url: str) -> None:
-    from handlers_aws.runtime import AwsRuntime
+    from core.platform import FunctionHost
+    from handlers_aws.runtime import AwsPlatform
 
     writer = SsmWriter()
     env = {
@@ -143,9 +144,9 @@ def test_the_lambda_runtime_reads_secrets_by_reference(moto_url: str) -> None:
         "IMGGO_WEBHOOK_SECRET_SECRET_REF": writer.ref("not-there"),
     }
     with pytest.raises(MissingSecretError, match="IMGGO_WEBHOOK_SECRET_SECRET_REF names /"):
-        AwsRuntime(env).settings()
+        FunctionHost(AwsPlatform(env)).load_settings()
     del env["IMGGO_WEBHOOK_SECRET_SECRET_REF"]
-    assert AwsRuntime(env).settings().imggo_api_key == "imggo_test_from_ssm"
+    assert FunctionHost(AwsPlatform(env)).load_settings().imggo_api_key == "imggo_test_from_ssm"
 
 
 def test_a_cold_start_that_reads_no_secret_imports_no_boto3() -> None:
@@ -155,8 +156,8 @@ def test_a_cold_start_that_reads_no_secret_imports_no_boto3() -> None:
     import sys
 
     code = (
-        "import sys; from handlers_aws.runtime import current; "
-        "runtime = current(); assert not runtime.runtime.built; "
+        "import sys; from handlers_aws.runtime import host; "
+        "runtime = host(); assert not runtime.runtime.built; "
         "assert 'boto3' not in sys.modules, 'boto3 imported'; print('ok')"
     )
     env = {"PYTHONPATH": ".", "AWS_REGION": "us-east-1", "IMGGO_FN_STORE_URL": "memory://"}

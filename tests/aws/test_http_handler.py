@@ -18,12 +18,12 @@ def auth() -> dict[str, str]:
 
 
 def test_health_answers_without_building_services(stack: AwsStack) -> None:
-    from handlers_aws.runtime import current
+    from handlers_aws.runtime import host
 
     result = call_api(lambda_events.http_v2("GET", "/health"))
     assert result.status == 200 and result.json()["status"] == "ok"
     assert result.raw["isBase64Encoded"] is False
-    assert not current().runtime.built  # no store, no secrets fetched for /health
+    assert not host().runtime.built  # no store, no secrets fetched for /health
 
 
 def test_binary_image_upload_through_http_api_v2(stack: AwsStack) -> None:

@@ -173,7 +173,7 @@ def test_batch_via_pubsub_with_a_poisoned_item(fresh: GcpStack) -> None:
     worker = fresh.servers["pubsub_work"]
     poison = worker.wait_for_log(lambda e: e.get("outcome") == "poison")
     assert poison["severity"] == "ERROR"
-    assert worker.wait_for_log(lambda e: e.get("outcome") == "job_missing")["job_id"] == (
+    assert worker.wait_for_log(lambda e: e.get("code") == "job_missing")["job_id"] == (
         "no-such-job"
     )
     # Nothing is left to redeliver.

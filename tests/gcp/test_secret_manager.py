@@ -12,7 +12,9 @@ import pytest
 from core.adapters.gcp.secret_manager import SecretManagerSecrets, version_name
 from core.adapters.outages import CallLimits
 from core.config import MissingSecretError
-from handlers_gcp.runtime import GcpRuntime
+from core.platform import FunctionHost
+from core.service.context import Services
+from handlers_gcp.runtime import GcpPlatform
 from tests.contract.secrets_contract import SecretsContract, SecretsOutageContract
 from tests.gcp.secret_standin import SecretManagerStandIn
 
@@ -58,6 +60,12 @@ class TestSecretManagerSecrets(SecretsContract, SecretsOutageContract):
         return make
 
 
+def current(host: FunctionHost) -> Services:
+    """What an invocation sees: the services, rebuilt first if a secret rotated."""
+    host.runtime.refresh_if_due()
+    return host.services
+
+
 def test_version_names() -> None:
     assert version_name("k", "p") == "projects/p/secrets/k/versions/latest"
     assert version_name("k:3", "p") == "projects/p/secrets/k/versions/3"
@@ -89,7 +97,7 @@ def test_a_reference_to_nothing_stops_the_function_loudly(standin: SecretManager
         "IMGGO_FN_SECRET_MANAGER_ENDPOINT": standin.url,
     }
     with pytest.raises(MissingSecretError, match="IMGGO_API_KEY_SECRET_REF names nope-"):
-        GcpRuntime(env).settings()
+        FunctionHost(GcpPlatform(env)).runtime.services  # noqa: B018 - building is the test
 
 
 def test_rotated_secret_rebuilds_the_services(standin: SecretManagerStandIn) -> None:
@@ -104,25 +112,27 @@ def test_rotated_secret_rebuilds_the_services(standin: SecretManagerStandIn) -> 
         "IMGGO_FN_SECRET_MANAGER_ENDPOINT": standin.url,
         "IMGGO_FN_SECRETS_TTL_S": "60",
     }
-    gcp = GcpRuntime(env, clock=lambda: now[0])
-    first = gcp.current().services
+    gcp = FunctionHost(GcpPlatform(env), clock=lambda: now[0])
+    first = current(gcp)
     assert first.settings.imggo_api_key == "imggo_test_old"
     assert first.settings.webhook_secrets == ("a-webhook-secret-of-16+",)
     assert first.settings.store_url == "memory://"
     now[0] += 30
-    assert gcp.current().services is first  # within the TTL: not even asked
+    assert current(gcp) is first  # within the TTL: not even asked
     calls = len(standin.calls)
     now[0] += 31
-    assert gcp.current().services is first  # asked again, nothing changed
+    assert current(gcp) is first  # asked again, nothing changed
     assert len(standin.calls) > calls
     standin.secrets[("demo-imggo", "imggo-api-key")] = "imggo_test_new"
     now[0] += 61
-    second = gcp.current().services
+    second = current(gcp)
     assert second is not first
     assert second.settings.imggo_api_key == "imggo_test_new"
 
 
 def test_plain_env_needs_no_secret_manager() -> None:
     # `--set-secrets` injects the value itself: no reference, no client.
-    gcp = GcpRuntime({"IMGGO_FN_STORE_URL": "memory://", "IMGGO_API_KEY": "imggo_test_env"})
-    assert gcp.current().services.settings.imggo_api_key == "imggo_test_env"
+    gcp = FunctionHost(
+        GcpPlatform({"IMGGO_FN_STORE_URL": "memory://", "IMGGO_API_KEY": "imggo_test_env"})
+    )
+    assert current(gcp).settings.imggo_api_key == "imggo_test_env"

@@ -160,9 +160,11 @@ def test_a_chunked_body_is_the_body_not_a_second_request(server):
     conn = Conn(server)
     try:
         conn.sock.sendall(
-            b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n" + AUTH.encode()
+            b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
+            + AUTH.encode()
             + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + chunks + b"0\r\n\r\n"
+            + chunks
+            + b"0\r\n\r\n"
             + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
         )
         first = conn.read_response()
