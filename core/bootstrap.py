@@ -7,51 +7,24 @@ connections and ImgGo's HTTP pool are reused).
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
-from typing import Any
 
+from core.adapters.registry import open_adapter
 from core.config import Settings
 from core.ports import BlobStore, Clock, ImageApi, JobStore, Queue, Resolver
 from core.service.context import Metrics, NoMetrics, Services
 from core.service.ssrf import UrlGuard, no_resolver, system_resolver
 
-# Adapters chosen by URL scheme, imported only when their scheme is used: a function
-# deployed on one cloud never imports another cloud's SDK. Each module named here has
-# `from_url(url: str) -> BlobStore | Queue`.
-BLOB_ADAPTERS = {
-    "sqlite": "core.adapters.sqlite.blobs",
-    "s3": "core.adapters.aws.s3_blobs",
-    "gs": "core.adapters.gcp.gcs_blobs",
-}
-QUEUE_ADAPTERS = {
-    "sqs": "core.adapters.aws.sqs_queue",
-    "pubsub": "core.adapters.gcp.pubsub_queue",
-}
-
-
-def _from_registry(registry: dict[str, str], url: str, what: str) -> Any:
-    scheme = url.partition("://")[0].lower()
-    module_name = registry.get(scheme)
-    if module_name is None:
-        raise ValueError(f"unsupported {what} URL scheme {scheme!r}: use one of {sorted(registry)}")
-    return importlib.import_module(module_name).from_url(url)
-
 
 def open_blobs(settings: Settings) -> BlobStore:
-    from core.adapters.blobs import FileBlobStore, MemoryBlobStore
-
-    url = settings.blob_url
-    if url == "memory://":
-        return MemoryBlobStore()
-    if url.startswith("file://"):
-        return FileBlobStore(url.removeprefix("file://"))
-    if url == "":
+    """The blob store IMGGO_FN_BLOB_URL names; without one, `blobs.db` (SQLite) in the
+    data dir."""
+    if not settings.blob_url:
         from core.adapters.sqlite.blobs import SqliteBlobStore
 
         return SqliteBlobStore(os.path.join(settings.data_dir, "blobs.db"))
-    blobs: BlobStore = _from_registry(BLOB_ADAPTERS, url, "IMGGO_FN_BLOB_URL")
+    blobs: BlobStore = open_adapter("blobs", settings.blob_url)
     return blobs
 
 
@@ -60,7 +33,7 @@ def open_queue(settings: Settings) -> Queue | None:
     in-process pool `with_local_queue` wires."""
     if settings.queue_url in ("", "local://"):
         return None
-    queue: Queue = _from_registry(QUEUE_ADAPTERS, settings.queue_url, "IMGGO_FN_QUEUE_URL")
+    queue: Queue = open_adapter("queue", settings.queue_url)
     return queue
 
 

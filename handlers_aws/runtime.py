@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 
+from core.adapters.registry import open_adapter
 from core.platform import FunctionHost
 from core.ports import Secrets
 from core.service.context import Metrics
@@ -27,9 +28,8 @@ class AwsPlatform:
         return self._env
 
     def secret_store(self, env: Mapping[str, str]) -> Secrets:
-        from core.adapters.aws.secrets import AwsSecrets
-
-        return AwsSecrets()
+        secrets: Secrets = open_adapter("secrets", "aws://")
+        return secrets
 
     def metrics(self) -> Metrics:
         return EmfMetrics(observability().metrics)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 from core.adapters.log_metrics import LogMetrics
+from core.adapters.registry import open_adapter
 from core.platform import FunctionHost
 from core.ports import Secrets
 from core.service.context import Metrics
@@ -43,11 +45,12 @@ class GcpPlatform:
         return self._env
 
     def secret_store(self, env: Mapping[str, str]) -> Secrets:
-        from core.adapters.gcp.secret_manager import SecretManagerSecrets
-
-        return SecretManagerSecrets(
-            env.get("GOOGLE_CLOUD_PROJECT"), endpoint=env.get(SECRET_MANAGER_ENDPOINT_ENV)
-        )
+        url = "gcp://" + env.get("GOOGLE_CLOUD_PROJECT", "")
+        endpoint = env.get(SECRET_MANAGER_ENDPOINT_ENV)
+        if endpoint:
+            url += "?" + urlencode({"endpoint": endpoint})
+        secrets: Secrets = open_adapter("secrets", url)
+        return secrets
 
     def metrics(self) -> Metrics:
         return LogMetrics()

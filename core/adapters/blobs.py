@@ -167,3 +167,15 @@ __all__ = [
     "check_key",
     "is_safe_key",
 ]
+
+
+def memory_from_url(url: str) -> MemoryBlobStore:
+    """`memory://`: bytes in this process."""
+    if url.partition("://")[2]:
+        raise ValueError("memory:// takes no path or options")
+    return MemoryBlobStore()
+
+
+def file_from_url(url: str) -> FileBlobStore:
+    """`file:///dir`: a file per blob under `dir`."""
+    return FileBlobStore(url.removeprefix("file://"))

@@ -174,7 +174,7 @@ def test_csv_columns_follow_imggo_csv_flattening():
             ["jobs", "list"],
             {"IMGGO_FN_STORE_URL": "postgres://x"},
             2,
-            "error: unsupported store URL",
+            "error: unsupported IMGGO_FN_STORE_URL",
         ),
         (["ingest", INVOICE, "-p", "invoice", "-o", "r.txt"], {}, 2, "error: --out r.txt: the"),
         (["ingest", INVOICE, "-p", "invoice", "-o", "examples"], {}, 2, "error: --out examples is"),

@@ -9,8 +9,8 @@ import ast
 import re
 from pathlib import Path
 
+from core.adapters.registry import schemes
 from core.adapters.stores import SUPPORTED_SCHEMES
-from core.bootstrap import BLOB_ADAPTERS, QUEUE_ADAPTERS
 from core.config import MIB, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,9 +88,9 @@ def test_the_url_schemes_the_adapters_take_are_listed():
     rows = readme_rows()
     for scheme in SUPPORTED_SCHEMES:
         assert f"`{scheme}" in rows["IMGGO_FN_STORE_URL"][1], scheme
-    for scheme in (*BLOB_ADAPTERS, "memory", "file"):
+    for scheme in schemes("blobs"):
         assert f"`{scheme}://" in rows["IMGGO_FN_BLOB_URL"][1], scheme
-    for scheme in (*QUEUE_ADAPTERS, "local"):
+    for scheme in (*schemes("queue"), "local"):
         assert f"`{scheme}://" in rows["IMGGO_FN_QUEUE_URL"][1], scheme
 
 

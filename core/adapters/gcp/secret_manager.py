@@ -115,3 +115,13 @@ class SecretManagerSecrets:
 
 
 __all__ = ["SecretManagerSecrets", "version_name"]
+
+
+def from_url(url: str) -> SecretManagerSecrets:
+    """`gcp://PROJECT[?endpoint=URL]`: Secret Manager; short references are read in
+    PROJECT (empty: full `projects/...` references only)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    endpoint = parse_qs(parts.query).get("endpoint", [None])[0]
+    return SecretManagerSecrets(parts.netloc or None, endpoint=endpoint)

@@ -249,3 +249,10 @@ class MemoryJobStore:
     def _live_job(self, job_id: str, now: float) -> _JobRow | None:
         row = self._jobs.get(job_id)
         return row if row is not None and is_live(row.expires_at, now) else None
+
+
+def from_url(url: str, *, clock: Clock | None = None) -> MemoryJobStore:
+    """`memory://`: a store in this process (tests, one-shot CLI runs)."""
+    if url.partition("://")[2]:
+        raise ValueError("memory:// takes no path or options")
+    return MemoryJobStore(clock=clock)
