@@ -32,7 +32,7 @@ from core.service.context import Services, update_job
 from core.service.query import refresh
 from core.service.submit import dispatch
 from core.service.unreadable import set_aside
-from core.service.uploads import UPLOAD_URL_TTL_S
+from core.service.uploads import UPLOAD_URL_TTL_S, upload_landed
 
 log = logging.getLogger("imggo.service")
 
@@ -80,10 +80,19 @@ def _reconcile_one(services: Services, job: Job, now: float) -> str:
         after = _give_up(services, job, now)
         return "gave_up" if after.status is JobStatus.FAILED else "unchanged"
     if job.source.kind == "direct_upload":
-        if now - job.created_at > UPLOAD_URL_TTL_S + settings.reconcile_age_s:
-            _give_up(services, job, now, NEVER_UPLOADED)
-            return "gave_up"
-        return "unchanged"
+        if now - job.created_at <= UPLOAD_URL_TTL_S + settings.reconcile_age_s:
+            return "unchanged"
+        # Past the signed URL's life: before calling it missing, look in the bucket. The
+        # upload may have landed with its event lost (a failed trigger, a dropped
+        # notification): then it is taken in now, as the trigger would have.
+        key = job.source.blob_key
+        info = services.blobs.describe(key) if key else None
+        if key and info is not None:
+            landed = upload_landed(services, key, size=info.size, content_type=info.content_type)
+            moved = landed is not None and landed.status is not job.status
+            return "dispatched" if moved else "unchanged"
+        _give_up(services, job, now, NEVER_UPLOADED)
+        return "gave_up"
     if job.status is JobStatus.ACCEPTED and job.dedupe_of is None:
         after = dispatch(services, job)
         return "dispatched" if after.status is not JobStatus.ACCEPTED else "unchanged"

@@ -4,7 +4,7 @@ code calls, on the resources they are for.
 
 The calls are read from the code (AST): every `client.<operation>(...)` and presigned
 operation of each adapter method, following the method's own `self.` helpers, and the
-Powertools functions handlers_aws/secrets.py calls. deploy/aws_access.toml says which
+client operations core/adapters/aws/secrets.py calls. deploy/aws_access.toml says which
 function reaches which adapter method, and maps operations to IAM actions."""
 
 from __future__ import annotations
@@ -78,17 +78,23 @@ def adapter_operations(module: str, class_name: str, service: str) -> dict[str, 
     return {name: closure(name) for name, method in methods.items() if not is_helper(method)}
 
 
-def powertools_calls(module: str) -> set[str]:
+def secret_calls(module: str) -> set[str]:
+    """`service.operation` for each `self._client("service").operation(...)` call."""
     tree = ast.parse((ROOT / module).read_text())
-    return {
-        f"{node.func.value.id}.{node.func.attr}"
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == "parameters"
-        and node.func.attr.startswith("get_")
-    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        receiver = node.func.value
+        if (
+            isinstance(receiver, ast.Call)
+            and isinstance(receiver.func, ast.Attribute)
+            and receiver.func.attr == "_client"
+            and receiver.args
+            and isinstance(receiver.args[0], ast.Constant)
+        ):
+            found.add(f"{receiver.args[0].value}.{node.func.attr}")
+    return found
 
 
 OPERATIONS = {
@@ -108,7 +114,7 @@ def required(function: str, secret_store: str) -> set[tuple[str, str]]:
                     continue
                 assert operation in ACCESS["actions"], f"no IAM action mapped for {operation}"
                 needed |= {(action, sid) for action, sid in ACCESS["actions"][operation]}
-    for call in powertools_calls(ACCESS["secrets"]["module"]):
+    for call in secret_calls(ACCESS["secrets"]["module"]):
         store, action = ACCESS["secrets"][call]
         if store == secret_store and spec["secrets"]:
             needed.add((action, "Secrets"))
@@ -171,9 +177,9 @@ def test_the_mapping_names_real_methods_and_every_calling_method_is_placed() -> 
     assert OPERATIONS["store"]["compare_and_set"] == {"dynamodb.put_item"}
     assert OPERATIONS["queue"]["send"] == {"sqs.send_message_batch", "sqs.get_queue_url"}
     assert "s3.presign.put_object" in OPERATIONS["blobs"]["signed_put_url"]
-    assert powertools_calls(ACCESS["secrets"]["module"]) == {
-        "parameters.get_parameters_by_name",
-        "parameters.get_secret",
+    assert secret_calls(ACCESS["secrets"]["module"]) == {
+        "ssm.get_parameters",
+        "secretsmanager.get_secret_value",
     }
 
 

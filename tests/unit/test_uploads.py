@@ -78,6 +78,21 @@ def test_an_upload_that_never_arrives_fails_eventually():
     assert job.status is JobStatus.FAILED and job.error.code == "upload_missing"
 
 
+def test_an_upload_whose_event_was_lost_is_taken_in_by_reconcile():
+    """Past the URL's life reconcile looks in the bucket before calling it missing."""
+    services = services_with_signing(reconcile_age_s=0)
+    image = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    ticket = create_upload(
+        services, tenant="t", pattern_id="p", content_type="image/png", size=len(image)
+    )
+    services.blobs.put(ticket.job.source.blob_key, image, "image/png")  # landed, event lost
+    services.clock.advance(3600)
+    report = reconcile(services)
+    assert report.dispatched == 1 and report.gave_up == 0, report
+    job = services.store.get(ticket.job.id)
+    assert job.status is JobStatus.QUEUED and job.source.kind == "upload"
+
+
 def test_idempotent_ticket_replay_and_validation():
     services = services_with_signing()
     first = create_upload(
