@@ -14,9 +14,11 @@ from core.adapters.gcp.pubsub_queue import PubSubQueue, parse_url
 from core.adapters.outages import CallLimits
 from core.bootstrap import open_queue
 from core.config import Settings
+from core.domain.errors import UnavailableError
 from core.ports import WorkItem
 from core.service.messages import decode_work_item
 from tests.contract.queue_contract import QueueContract, QueueOutageContract
+from tests.support.outage import timed
 
 
 @pytest.fixture
@@ -99,6 +101,20 @@ def test_each_message_carries_its_job_id_as_an_attribute(topic: tuple[str, str])
     assert message.attributes["job_id"] == "job-7"
     assert decode_work_item(message.data) == WorkItem("job-7")
     queue.close()
+
+
+def test_send_waits_once_for_all_its_messages(topic: tuple[str, str]) -> None:
+    """Messages the client never gets out (here: held back by a 60 s batching delay)
+    cost one deadline for the whole send, not one per message."""
+    limits = CallLimits(connect_s=0.2, read_s=0.2, attempts=1, retry_s=0.2)
+    held = pubsub_v1.PublisherClient(
+        batch_settings=pubsub_v1.types.BatchSettings(max_latency=60, max_messages=1000)
+    )
+    queue = PubSubQueue(topic[0], publisher=held, limits=limits)
+    elapsed, outcome = timed(lambda: queue.send([WorkItem(f"job-{i}") for i in range(5)]))
+    assert isinstance(outcome, UnavailableError) and outcome.code == "store_unavailable"
+    assert elapsed < limits.worst_case_s + 1.5, elapsed  # one wait, not five
+    queue.close()  # flushes the held batch
 
 
 def test_a_missing_topic_is_a_deployment_mistake_not_an_outage(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from http.server import BaseHTTPRequestHandler
+from urllib.parse import urlsplit
 
 from PIL import Image
 
@@ -25,7 +26,8 @@ class ImageHost:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 try:
-                    seed = int(self.path.rsplit("/", 1)[-1].split(".")[0])
+                    # The query string is the client's business (hostile URLs carry any).
+                    seed = int(urlsplit(self.path).path.rsplit("/", 1)[-1].split(".")[0])
                 except ValueError:
                     self.send_error(404)
                     return

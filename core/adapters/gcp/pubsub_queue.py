@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -74,11 +75,12 @@ class PubSubQueue:
             publisher.publish(self.topic, encode_work_item(item).encode(), job_id=item.job_id)
             for item in items
         ]
-        wait_s = self._limits.worst_case_s + _BATCHING_S
+        # One deadline for them all: the futures of one send fail together in an outage.
+        deadline = time.monotonic() + self._limits.worst_case_s + _BATCHING_S
         failures: list[BaseException] = []
         for future in futures:
             try:
-                future.result(timeout=wait_s)
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
             except Exception as exc:
                 failures.append(exc)
         if not failures:
