@@ -3,15 +3,11 @@
 Adapters (core.adapters.*, and each cloud's) implement them; core.service only ever
 sees these names. Every store must honour the same promises, proven by
 tests/contract: create-if-absent, compare-and-set on `version`, forward-only
-<<<<<<< HEAD
 updates decided by the caller, tenant-scoped listing with an opaque cursor, expiry,
 and containment of a stored record no reader can decode (see UnreadableRecordError).
-=======
-updates decided by the caller, tenant-scoped listing with an opaque cursor, expiry.
 The blob store, the queue and the secrets have a contract suite each too
 (tests/contract/blob_contract.py, queue_contract.py, secrets_contract.py); their
 vocabulary is in their docstrings below.
->>>>>>> wt-ports
 """
 
 from __future__ import annotations
