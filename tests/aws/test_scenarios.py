@@ -146,9 +146,12 @@ class AwsDriver:
 
 
 class TestAwsScenarios(CloudScenarios):
-    test_a_store_outage_answers_503_within_seconds = pytest.mark.xfail(
+    # A mark on the inherited function would mark it for every cloud: wrap it here.
+    @pytest.mark.xfail(
         strict=True, reason="DynamoDB errors map to store_unavailable with the store work"
-    )(CloudScenarios.test_a_store_outage_answers_503_within_seconds)
+    )
+    def test_a_store_outage_answers_503_within_seconds(self, cloud) -> None:
+        super().test_a_store_outage_answers_503_within_seconds(cloud)
 
     @pytest.fixture
     def cloud(self, make_stack, image_host: ImageHost, api_gateway: ApiGatewayShim) -> AwsDriver:

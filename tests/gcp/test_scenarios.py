@@ -134,9 +134,10 @@ def stack(
 
 
 class TestGcpScenarios(CloudScenarios):
-    test_a_store_outage_answers_503_within_seconds = pytest.mark.xfail(
-        strict=True, reason="Firestore calls get deadlines with the store work"
-    )(CloudScenarios.test_a_store_outage_answers_503_within_seconds)
+    # A mark on the inherited function would mark it for every cloud: wrap it here.
+    @pytest.mark.xfail(strict=True, reason="Firestore calls get deadlines with the store work")
+    def test_a_store_outage_answers_503_within_seconds(self, cloud) -> None:
+        super().test_a_store_outage_answers_503_within_seconds(cloud)
 
     @pytest.fixture
     def cloud(self, stack: GcpStack, repo_root: Path) -> GcpDriver:

@@ -126,6 +126,10 @@ class CloudScenarios:
         job = wait_until(lambda: cloud.stored(job_id))
         assert job.status is JobStatus.SUCCEEDED, job
         assert job.manifest is not None and job.manifest["format"] == "PNG"
+        # The simulator counts a delivery once its answer is read: just after we stored it.
+        deadline = time.monotonic() + 5
+        while cloud.simulator.webhook_stats().get("sent", 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert cloud.simulator.webhook_stats().get("sent", 0) >= 1
         read = cloud.api("GET", f"/v1/jobs/{job_id}")
         assert read.status == 200 and read.json()["manifest"] == job.manifest
