@@ -23,9 +23,12 @@ JSON_VALUE: dict[str, Any] = {
     ],
 }
 JSON_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": JSON_VALUE_REF}
+# Optional fields may also be null: the server reads null as "not given".
+NULLABLE_JSON_OBJECT: dict[str, Any] = {"anyOf": [JSON_OBJECT, {"type": "null"}]}
 # The full-match rules of core.service.submit, as ECMA regexes ($ is the end there).
 PATTERN_ID: dict[str, Any] = {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,128}$"}
 IDEMPOTENCY_KEY: dict[str, Any] = {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,255}$"}
+NULLABLE_IDEMPOTENCY_KEY: dict[str, Any] = {"anyOf": [IDEMPOTENCY_KEY, {"type": "null"}]}
 
 ERROR: dict[str, Any] = {
     "type": "object",
@@ -74,8 +77,8 @@ SUBMIT_JSON: dict[str, Any] = {
     "properties": {
         "pattern_id": PATTERN_ID,
         "image_url": {"type": "string", "format": "uri"},
-        "extras": JSON_OBJECT,
-        "idempotency_key": IDEMPOTENCY_KEY,
+        "extras": NULLABLE_JSON_OBJECT,
+        "idempotency_key": NULLABLE_IDEMPOTENCY_KEY,
     },
     "additionalProperties": JSON_VALUE_REF,
 }
@@ -114,7 +117,7 @@ BATCH_REQUEST: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "required": ["image_url"],
-                "properties": {"image_url": {"type": "string"}, "extras": JSON_OBJECT},
+                "properties": {"image_url": {"type": "string"}, "extras": NULLABLE_JSON_OBJECT},
                 "additionalProperties": JSON_VALUE_REF,
             },
         },
@@ -163,9 +166,9 @@ UPLOAD_REQUEST: dict[str, Any] = {
             "maximum": MAX_SAFE_INTEGER,
             "description": "exact byte count (413 past the image limit)",
         },
-        "filename": {"type": "string"},
-        "extras": JSON_OBJECT,
-        "idempotency_key": IDEMPOTENCY_KEY,
+        "filename": {"type": ["string", "null"]},
+        "extras": NULLABLE_JSON_OBJECT,
+        "idempotency_key": NULLABLE_IDEMPOTENCY_KEY,
     },
     "additionalProperties": JSON_VALUE_REF,
 }
