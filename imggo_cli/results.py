@@ -23,37 +23,12 @@ SUFFIXES = (".jsonl", ".csv")
 CSV_FIELDS = ("input", "status", "job_id", "simulated", "error_code", "error", "dedupe_of")
 
 
-def _plain(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return json.dumps(value)
-    return str(value)
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, str]:
-    """Dotted keys to plain strings: {"a": {"b": [1, {"c": 2}]}} -> a.b.0, a.b.1.c."""
-    out: dict[str, str] = {}
-    if isinstance(value, dict):
-        if not value and prefix:
-            out[prefix] = ""
-        for key, item in value.items():
-            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(value, list):
-        if all(not isinstance(v, (dict, list)) for v in value):
-            out[prefix or "value"] = "|".join(_plain(v) for v in value)
-        else:
-            for index, item in enumerate(value):
-                out.update(flatten(item, f"{prefix}.{index}" if prefix else str(index)))
-    else:
-        out[prefix or "value"] = _plain(value)
-    return out
-
-
 def csv_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[dict[str, str]]]:
     """Our columns, then `manifest.<path>` for every manifest field any record has."""
+    # ImgGo's own flattening, as the simulator models ImgGo's formats; imported here, as
+    # only a CSV needs it and the simulator package costs ~0.1 s to import.
+    from imggo_simulator.formats import flatten, plain
+
     rows: list[dict[str, str]] = []
     manifest_columns: dict[str, None] = {}  # insertion-ordered set
     for record in records:
@@ -62,7 +37,7 @@ def csv_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[dict[st
             "input": record["input"],
             "status": record["status"],
             "job_id": record.get("job_id") or "",
-            "simulated": _plain(record.get("simulated", False)),
+            "simulated": plain(record.get("simulated", False)),
             "error_code": error.get("code", ""),
             "error": error.get("message", ""),
             "dedupe_of": record.get("dedupe_of") or "",

@@ -130,7 +130,7 @@ def _xml_element(name: str, value: Any, parts: list[str]) -> None:
     elif value is None:
         parts.append(f"<{tag}/>")
     else:
-        text = _XML_TEXT_BAD.sub("\ufffd", _plain(value))
+        text = _XML_TEXT_BAD.sub("\ufffd", plain(value))
         parts.append(f"<{tag}>{escape(text)}</{tag}>")
 
 
@@ -145,12 +145,12 @@ def flatten(value: Any, prefix: str = "") -> dict[str, str]:
             out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
     elif isinstance(value, list):
         if all(not isinstance(v, (dict, list)) for v in value):
-            out[prefix or "value"] = "|".join(_plain(v) for v in value)
+            out[prefix or "value"] = "|".join(plain(v) for v in value)
         else:
             for index, item in enumerate(value):
                 out.update(flatten(item, f"{prefix}.{index}" if prefix else str(index)))
     else:
-        out[prefix or "value"] = _plain(value)
+        out[prefix or "value"] = plain(value)
     return out
 
 
@@ -167,7 +167,8 @@ def to_text(value: Any) -> str:
     return "".join(f"{key}: {item}\n" for key, item in flatten(value).items())
 
 
-def _plain(value: Any) -> str:
+def plain(value: Any) -> str:
+    """A scalar as ImgGo's csv/text formats write it."""
     if value is None:
         return ""
     if isinstance(value, bool):
