@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from core.adapters.stores import open_store
 from imggo_simulator import DEMO_API_KEY, SimulatorConfig, SimulatorServer
@@ -148,6 +149,50 @@ def test_csv_output_flattens_the_manifest_and_a_bad_item_fails_alone(tmp_path):
     assert bad["manifest.width"] == ""
 
 
+@pytest.mark.parametrize(
+    "args,env,code,message",
+    [
+        (["ingest", "missing.png", "-p", "invoice"], {}, 2, "error: no such file: missing.png"),
+        (["ingest", "examples", "-p", "invoice"], {}, 2, "error: not a file: examples"),
+        (
+            ["ingest", "examples/invoice.png", "-p", "invoice"],
+            {"IMGGO_API_KEY": "imggo_test_x", "IMGGO_BASE_URL": "http://127.0.0.1:9"},
+            3,
+            "error: cannot reach ImgGo at http://127.0.0.1:9",
+        ),
+        (["jobs", "list", "--status", "nope"], {}, 2, "error: --status must be one of"),
+        (["jobs", "show", "nope"], {}, 2, "error: no job nope"),
+        (
+            ["jobs", "list"],
+            {"IMGGO_FN_STORE_URL": "postgres://x"},
+            2,
+            "error: unsupported IMGGO_FN_STORE_URL",
+        ),
+        (["ingest", INVOICE, "-p", "invoice", "-o", "r.txt"], {}, 2, "error: --out r.txt: the"),
+        (["ingest", INVOICE, "-p", "invoice", "-o", "examples"], {}, 2, "error: --out examples is"),
+        (["serve", "--port", "80808"], {}, 2, "error: argument --port: '80808' is not a port"),
+        (["simulator", "--port", "80808"], {}, 2, "error: argument --port: '80808' is not a port"),
+        (["ingest", "-p"], {}, 2, "error: argument --pattern/-p: expected one argument"),
+        (
+            ["ingest", "examples/invoice.png", "-p", "invoice"],
+            {"IMGGO_BASE_URL": "http://127.0.0.1:9"},
+            2,
+            "error: IMGGO_BASE_URL is set (http://127.0.0.1:9) but IMGGO_API_KEY is not",
+        ),
+        (
+            ["ingest", "examples/invoice.png", "-p", "invoice"],
+            {"IMGGO_FN_BATCH_CONCURRENCY": "0"},
+            2,
+            "error: --concurrency (or IMGGO_FN_BATCH_CONCURRENCY) must be at least 1",
+        ),
+        (
+            ["reconcile"],
+            {"IMGGO_API_KEY": "imggo_test_x", "IMGGO_BASE_URL": "http://127.0.0.1:9"},
+            3,
+            "error: cannot reach ImgGo at http://127.0.0.1:9",
+        ),
+    ],
+)
 def test_user_mistakes_get_one_clear_line(tmp_path, args, env, code, message):
     started = time.monotonic()
     one_line_error(run_cli(args, tmp_path, env), code, message)
