@@ -1,7 +1,7 @@
 """The one adapter registry: a URL's scheme picks the adapter, for every kind of port.
 
     kind      scheme          adapter (imported only when its scheme is used)
-    store     memory sqlite dynamodb firestore
+    store     memory sqlite dynamodb firestore azuretables
     blobs     memory file sqlite s3 gs
     queue     sqs pubsub      (no URL, or local://: inline / the in-process pool)
     secrets   env aws gcp     (the reader a platform's NAME_SECRET_REF names point into)
@@ -25,6 +25,7 @@ ADAPTERS: dict[Kind, dict[str, str]] = {
         "sqlite": "core.adapters.stores.sqlite:SqliteJobStore.from_url",
         "dynamodb": "core.adapters.stores.dynamodb:DynamoDbJobStore.from_url",
         "firestore": "core.adapters.stores.firestore:FirestoreJobStore.from_url",
+        "azuretables": "core.adapters.azure.table_store:AzureTableJobStore.from_url",
     },
     "blobs": {
         "memory": "core.adapters.blobs:memory_from_url",
