@@ -2,8 +2,8 @@
 
     kind      scheme          adapter (imported only when its scheme is used)
     store     memory sqlite dynamodb firestore azuretables
-    blobs     memory file sqlite s3 gs
-    queue     sqs pubsub      (no URL, or local://: inline / the in-process pool)
+    blobs     memory file sqlite s3 gs azureblob
+    queue     sqs pubsub azurequeue  (no URL, or local://: inline / the in-process pool)
     secrets   env aws gcp     (the reader a platform's NAME_SECRET_REF names point into)
 
 Each entry is "module:callable", where the callable takes the URL (and keyword
@@ -33,10 +33,12 @@ ADAPTERS: dict[Kind, dict[str, str]] = {
         "sqlite": "core.adapters.sqlite.blobs:from_url",
         "s3": "core.adapters.aws.s3_blobs:from_url",
         "gs": "core.adapters.gcp.gcs_blobs:from_url",
+        "azureblob": "core.adapters.azure.blob_store:from_url",
     },
     "queue": {
         "sqs": "core.adapters.aws.sqs_queue:from_url",
         "pubsub": "core.adapters.gcp.pubsub_queue:from_url",
+        "azurequeue": "core.adapters.azure.storage_queue:from_url",
     },
     "secrets": {
         "env": "core.adapters.secrets:env_from_url",

@@ -29,13 +29,27 @@ ACCOUNT_SETTINGS = ("AzureWebJobsStorage__accountName", "AZURE_STORAGE_ACCOUNT")
 
 
 def call_options(limits: CallLimits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """azure-core pipeline keywords bounding one call: timeouts, tries, backoff."""
+    """azure-core pipeline keywords bounding one call: timeouts, tries, backoff (Tables
+    and Key Vault use azure-core's RetryPolicy, which reads these)."""
     return {
         "connection_timeout": limits.connect_s,
         "read_timeout": limits.read_s,
         "retry_total": limits.attempts - 1,  # retries, not tries
         "retry_backoff_factor": 0.4,
         "retry_backoff_max": 2,
+    }
+
+
+def storage_options(limits: CallLimits, linear_retry: Any) -> dict[str, Any]:
+    """The same bounds for the Queue and Blob clients, whose own retry policy waits 15 s
+    (then 3**n s more) between tries by default: a 1 s linear backoff instead.
+    `linear_retry` is the package's LinearRetry class (each storage package has its own)."""
+    return {
+        "connection_timeout": limits.connect_s,
+        "read_timeout": limits.read_s,
+        "retry_policy": linear_retry(
+            backoff=1, random_jitter_range=0, retry_total=limits.attempts - 1
+        ),
     }
 
 
@@ -63,4 +77,11 @@ def account(service: str, env: Mapping[str, str] | None = None) -> tuple[str, An
     )
 
 
-__all__ = ["ACCOUNT_SETTINGS", "CONNECTION_SETTING", "account", "call_options", "credential"]
+__all__ = [
+    "ACCOUNT_SETTINGS",
+    "CONNECTION_SETTING",
+    "account",
+    "call_options",
+    "credential",
+    "storage_options",
+]
