@@ -75,7 +75,7 @@ test: $(DEV_STAMP) $(NODE_STAMP) tools browser lint typecheck
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check core imggo_cli handlers_aws handlers_gcp bench
+	$(BIN)/ruff format --check core imggo_cli handlers_aws handlers_gcp handlers_azure bench
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy

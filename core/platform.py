@@ -208,6 +208,23 @@ class FunctionHost:
             )
         return outcome
 
+    def dead_lettered(self, body: str | bytes, *, message_id: str = "") -> Outcome:
+        """A message the platform gave up redelivering (Azure's `<queue>-poison` after
+        maxDequeueCount): handled as a POISON verdict, so its job, when still pending,
+        is recorded failed and nothing is lost silently. Always acknowledged."""
+        from core.service.messages import decode_work_item
+
+        services = self._invocation()
+        try:
+            job_id: str | None = decode_work_item(body).job_id
+        except DomainError:
+            job_id = None
+        outcome = Outcome(
+            Verdict.POISON, job_id=job_id, code="retries_exhausted", reason="redeliveries exhausted"
+        )
+        self._poisoned(services, outcome, message_id)
+        return outcome
+
     def _poisoned(self, services: Services, outcome: Outcome, message_id: str) -> None:
         self._metrics.count("PoisonMessages")
         log.error(

@@ -1,9 +1,9 @@
 """The one adapter registry: a URL's scheme picks the adapter, for every kind of port.
 
     kind      scheme          adapter (imported only when its scheme is used)
-    store     memory sqlite dynamodb firestore
-    blobs     memory file sqlite s3 gs
-    queue     sqs pubsub      (no URL, or local://: inline / the in-process pool)
+    store     memory sqlite dynamodb firestore azuretables
+    blobs     memory file sqlite s3 gs azureblob
+    queue     sqs pubsub azurequeue  (no URL, or local://: inline / the in-process pool)
     secrets   env aws gcp     (the reader a platform's NAME_SECRET_REF names point into)
 
 Each entry is "module:callable", where the callable takes the URL (and keyword
@@ -25,6 +25,7 @@ ADAPTERS: dict[Kind, dict[str, str]] = {
         "sqlite": "core.adapters.stores.sqlite:SqliteJobStore.from_url",
         "dynamodb": "core.adapters.stores.dynamodb:DynamoDbJobStore.from_url",
         "firestore": "core.adapters.stores.firestore:FirestoreJobStore.from_url",
+        "azuretables": "core.adapters.azure.table_store:AzureTableJobStore.from_url",
     },
     "blobs": {
         "memory": "core.adapters.blobs:memory_from_url",
@@ -32,10 +33,12 @@ ADAPTERS: dict[Kind, dict[str, str]] = {
         "sqlite": "core.adapters.sqlite.blobs:from_url",
         "s3": "core.adapters.aws.s3_blobs:from_url",
         "gs": "core.adapters.gcp.gcs_blobs:from_url",
+        "azureblob": "core.adapters.azure.blob_store:from_url",
     },
     "queue": {
         "sqs": "core.adapters.aws.sqs_queue:from_url",
         "pubsub": "core.adapters.gcp.pubsub_queue:from_url",
+        "azurequeue": "core.adapters.azure.storage_queue:from_url",
     },
     "secrets": {
         "env": "core.adapters.secrets:env_from_url",
