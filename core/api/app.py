@@ -53,7 +53,7 @@ def _from_domain(exc: DomainError) -> Response:
     response = error_response(exc.status, exc.code, exc.message, exc.details)
     if exc.status == 405 and "allowed" in exc.details:
         response.headers["Allow"] = ", ".join(exc.details["allowed"])
-    if isinstance(exc, RateLimitedError) and exc.retry_after_s is not None:
+    if isinstance(exc, RateLimitedError | UnavailableError) and exc.retry_after_s is not None:
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
     return response
 

@@ -74,10 +74,22 @@ class RateLimitedError(DomainError):
 
 
 class UnavailableError(DomainError):
-    """A dependency (ImgGo, the store) could not be reached: the caller may retry."""
+    """A dependency (ImgGo, the store) could not be reached: the caller may retry, after
+    `retry_after_s` seconds when the dependency said (or we decided) how long."""
 
     status = 503
     code = "unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, details=details)
+        self.retry_after_s = retry_after_s
 
 
 class RejectedError(DomainError):

@@ -7,6 +7,11 @@ few milliseconds instead of tens. Session.client() is not thread-safe, hence the
 Endpoints: when no endpoint is given, botocore reads the standard environment itself
 (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_SQS`, or
 `AWS_ENDPOINT_URL` for all), which is how tests point everything at a local moto server.
+
+Limits: every client gets explicit connect and read timeouts and a bounded number of
+attempts from core.adapters.outages.CallLimits. botocore's defaults (60 s reads, and
+a stuck connection retried on top) would spend a whole Lambda invocation on one call;
+what is still failing after the attempts is mapped by core.adapters.aws.errors.
 """
 
 from __future__ import annotations
@@ -20,20 +25,24 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from core.adapters.aws.errors import error_code
+from core.adapters.outages import DEFAULT_LIMITS, CallLimits
+
 __all__ = ["BotoCoreError", "ClientError", "client", "error_code", "parse_options", "session"]
 
 _session: boto3.session.Session | None = None
 _lock = threading.Lock()
 
-# Short timeouts: a Lambda invocation has a deadline, and botocore's defaults (60 s)
-# would spend all of it waiting on one stuck connection. `standard` retry mode adds
-# jittered backoff and retries throttling, which is what DynamoDB on-demand needs.
-_DEFAULTS: dict[str, Any] = {
-    "connect_timeout": 3,
-    "read_timeout": 10,
-    "retries": {"mode": "standard", "max_attempts": 4},
-    "tcp_keepalive": True,
-}
+
+def _config(limits: CallLimits) -> dict[str, Any]:
+    # `standard` retry mode adds jittered backoff and retries throttling, which is what
+    # DynamoDB on-demand needs; total_max_attempts counts the first try too.
+    return {
+        "connect_timeout": limits.connect_s,
+        "read_timeout": limits.read_s,
+        "retries": {"mode": "standard", "total_max_attempts": limits.attempts},
+        "tcp_keepalive": True,
+    }
 
 
 def session() -> boto3.session.Session:
@@ -49,11 +58,13 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    limits: CallLimits = DEFAULT_LIMITS,
     **config: Any,
 ) -> Any:
-    """A boto3 client for `service` from the shared session. `config` entries override
-    the botocore Config defaults above (e.g. `max_pool_connections`, `s3`)."""
-    merged = Config(**{**_DEFAULTS, **config})
+    """A boto3 client for `service` from the shared session, with `limits`' timeouts
+    and attempts. `config` entries are further botocore Config options (e.g.
+    `max_pool_connections`, `s3`)."""
+    merged = Config(**{**_config(limits), **config})
     shared = session()
     with _lock:
         return shared.client(
@@ -62,13 +73,6 @@ def client(
             region_name=region or None,
             config=merged,
         )
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a ClientError ('ConditionalCheckFailedException', ...)."""
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 def parse_options(query: str, allowed: Mapping[str, str]) -> dict[str, str]:
