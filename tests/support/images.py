@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from http.server import BaseHTTPRequestHandler
+from urllib.parse import urlsplit
 
 from PIL import Image
 
@@ -19,13 +20,15 @@ def png(seed: int, size: int = 24) -> bytes:
 
 
 class ImageHost:
-    """GET /img/N.png -> a distinct PNG per N."""
+    """GET /img/N.png -> a distinct PNG per N (whatever query string follows)."""
 
     def __init__(self) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 try:
-                    seed = int(self.path.rsplit("/", 1)[-1].split(".")[0])
+                    # Not self.path alone: a query string may hold a '/' too.
+                    path = urlsplit(self.path).path
+                    seed = int(path.rsplit("/", 1)[-1].split(".")[0])
                 except ValueError:
                     self.send_error(404)
                     return
