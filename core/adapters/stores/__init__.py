@@ -2,10 +2,13 @@
 
     memory://                  in-process (tests, one-shot CLI runs)
     sqlite:///abs/path.db      embedded file; sqlite:///./relative.db is relative to cwd
+    dynamodb://TABLE[?...]     see core.adapters.stores.dynamodb
+    firestore://PREFIX[?...]   see core.adapters.stores.firestore
 
 Each factory imports its adapter on first use: a function deployed with DynamoDB never
 pays for sqlite3, and a cloud SDK is only imported when its scheme is asked for. A new
-backend is one entry in `_FACTORIES` (dynamodb://, firestore://, azuretables:// next).
+backend is a subclass of _base.BaseJobStore (its primitives only) and one entry in
+`_FACTORIES` (azuretables:// next).
 """
 
 from __future__ import annotations

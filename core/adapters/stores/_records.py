@@ -8,7 +8,7 @@ number, a status one of ours). `dump_job` refuses (ValueError) what would not re
 back, so such data is stopped before it is stored; `load_job` turns whatever else a
 store holds - corrupted in place, written by buggy or newer code - into
 UnreadableRecordError, which names the record and never quotes it. Scans decode row
-by row (`page_of`): one bad row is named, the others are returned.
+by row (core.adapters.stores._base): one bad row is named, the others are returned.
 
 Field types are read off the dataclasses (Job, JobSource, JobError, Batch): a field
 added there is checked here without touching this module.
@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, Literal, TypeGuard, Union
 
 from core.domain.job import Job, JobError, JobSource, JobStatus
-from core.ports import Batch, Page, UnreadableRecordError
-
-log = logging.getLogger("imggo.store")
+from core.ports import Batch, UnreadableRecordError
 
 Check = Callable[[Any], bool]
 
@@ -235,14 +232,6 @@ def load_job(job_id: str, doc: object) -> Job:
         raise _unreadable("job", job_id, exc) from None
 
 
-def is_readable_job(job_id: str, doc: object) -> bool:
-    try:
-        load_job(job_id, doc)
-    except UnreadableRecordError:
-        return False
-    return True
-
-
 def dump_batch(batch: Batch) -> str:
     return _dump("batch", batch.id, _BATCH, batch.to_record())
 
@@ -253,30 +242,6 @@ def load_batch(batch_id: str, doc: object) -> Batch:
         return Batch.from_record(_parse(_BATCH, doc))
     except Exception as exc:  # anything a bad document can make decoding raise
         raise _unreadable("batch", batch_id, exc) from None
-
-
-def read_row(job_id: str, doc: object) -> Job | None:
-    """One row of a scan: its job, or None when it cannot be decoded (logged by id and
-    reason, never content)."""
-    try:
-        return load_job(job_id, doc)
-    except UnreadableRecordError as exc:
-        log.warning("stored job %s cannot be read (%s); left out of the scan", job_id, exc.reason)
-        return None
-
-
-def page_of(rows: Iterable[tuple[str, object]], next_cursor: str | None = None) -> Page:
-    """A scan's (job id, stored document) rows, each decoded on its own: the readable
-    ones as jobs, in order, the others named by id."""
-    jobs: list[Job] = []
-    unreadable: list[str] = []
-    for job_id, doc in rows:
-        job = read_row(job_id, doc)
-        if job is None:
-            unreadable.append(job_id)
-        else:
-            jobs.append(job)
-    return Page(jobs, next_cursor, tuple(unreadable))
 
 
 def unreadable_stand_in(
