@@ -8,14 +8,28 @@ from typing import Any
 import pytest
 
 from core.adapters.aws import clients
+from core.adapters.aws.s3_blobs import S3BlobStore
 from core.adapters.clock import ManualClock
 from core.adapters.stores import open_store
 from core.adapters.stores._records import dump_job
 from core.adapters.stores.dynamodb import DynamoDbJobStore, parse_url
+from core.ports import BlobStore
 from tests.aws.conftest import unique
 from tests.aws.plant import plant_item
 from tests.contract.accepted_input import AcceptedInputContract
 from tests.contract.store_contract import StoreContract
+
+
+class S3Blobs(S3BlobStore):
+    """S3 on moto behind the real adapter, plus the `delete` of the blob port to come
+    (see tests.support.blobs) and a listing of what the bucket holds."""
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    def stored_keys(self) -> set[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return {str(item["Key"]) for page in pages for item in page.get("Contents", [])}
 
 
 class TestDynamoDbStore(StoreContract, AcceptedInputContract):
@@ -25,12 +39,25 @@ class TestDynamoDbStore(StoreContract, AcceptedInputContract):
     cas_increments = 6
 
     @pytest.fixture
-    def store(self, clock: ManualClock, moto_url: str) -> Iterator[DynamoDbJobStore]:
-        store = DynamoDbJobStore(unique("jobs"), clock=clock, pending_shards=3)
+    def store(self, clock: ManualClock, blobs: BlobStore) -> Iterator[DynamoDbJobStore]:
+        store = DynamoDbJobStore(unique("jobs"), clock=clock, blobs=blobs, pending_shards=3)
         store.create_table()
         yield store
         store.client.delete_table(TableName=store.table)
         store.close()
+
+    @pytest.fixture
+    def blobs(self, moto_url: str) -> Iterator[S3Blobs]:
+        blobs = S3Blobs(unique("manifests"))
+        blobs.client.create_bucket(Bucket=blobs.bucket)
+        yield blobs
+        for key in blobs.stored_keys():
+            blobs.delete(key)
+        blobs.client.delete_bucket(Bucket=blobs.bucket)
+
+    def blob_keys(self, blobs: BlobStore) -> set[str]:
+        assert isinstance(blobs, S3Blobs)
+        return blobs.stored_keys()
 
     def plant_raw(self, store: Any, **row: Any) -> None:
         plant_item(store.client, store.table, **row)

@@ -13,6 +13,7 @@ from google.cloud import firestore
 from core.adapters.clock import ManualClock
 from core.adapters.stores import open_store
 from core.adapters.stores.firestore import FirestoreJobStore, doc_id, parse_url
+from core.ports import BlobStore
 from tests.contract.accepted_input import AcceptedInputContract
 from tests.contract.store_contract import StoreContract
 
@@ -20,9 +21,9 @@ from tests.contract.store_contract import StoreContract
 class TestFirestoreStore(StoreContract, AcceptedInputContract):
     @pytest.fixture
     def store(
-        self, clock: ManualClock, firestore_host: str, collection_prefix: str
+        self, clock: ManualClock, blobs: BlobStore, firestore_host: str, collection_prefix: str
     ) -> Iterator[FirestoreJobStore]:
-        store = FirestoreJobStore(collection_prefix, clock=clock)
+        store = FirestoreJobStore(collection_prefix, clock=clock, blobs=blobs)
         yield store
         store.close()
 

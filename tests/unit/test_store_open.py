@@ -114,6 +114,7 @@ def test_backends_are_imported_only_when_their_scheme_is_used() -> None:
             "core.adapters.stores.memory",
             "core.adapters.stores._base",
             "core.adapters.stores._common",
+            "core.adapters.stores._manifests",
             "core.adapters.stores._records",
         }
         """

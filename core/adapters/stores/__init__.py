@@ -18,35 +18,35 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from core.ports import Clock, JobStore
+    from core.ports import BlobStore, Clock, JobStore
 
-    StoreFactory = Callable[[str, Clock | None], JobStore]
+    StoreFactory = Callable[[str, Clock | None, BlobStore | None], JobStore]
 
 
-def _memory(url: str, clock: Clock | None) -> JobStore:
+def _memory(url: str, clock: Clock | None, blobs: BlobStore | None) -> JobStore:
     if url.partition("://")[2]:
         raise ValueError("memory:// takes no path or options")
     from core.adapters.stores.memory import MemoryJobStore
 
-    return MemoryJobStore(clock=clock)
+    return MemoryJobStore(clock=clock, blobs=blobs)
 
 
-def _sqlite(url: str, clock: Clock | None) -> JobStore:
+def _sqlite(url: str, clock: Clock | None, blobs: BlobStore | None) -> JobStore:
     from core.adapters.stores.sqlite import SqliteJobStore
 
-    return SqliteJobStore.from_url(url, clock=clock)
+    return SqliteJobStore.from_url(url, clock=clock)  # keeps every manifest inline
 
 
-def _firestore(url: str, clock: Clock | None) -> JobStore:
+def _firestore(url: str, clock: Clock | None, blobs: BlobStore | None) -> JobStore:
     from core.adapters.stores.firestore import FirestoreJobStore
 
-    return FirestoreJobStore.from_url(url, clock=clock)
+    return FirestoreJobStore.from_url(url, clock=clock, blobs=blobs)
 
 
-def _dynamodb(url: str, clock: Clock | None) -> JobStore:
+def _dynamodb(url: str, clock: Clock | None, blobs: BlobStore | None) -> JobStore:
     from core.adapters.stores.dynamodb import DynamoDbJobStore
 
-    return DynamoDbJobStore.from_url(url, clock=clock)
+    return DynamoDbJobStore.from_url(url, clock=clock, blobs=blobs)
 
 
 _FACTORIES: dict[str, StoreFactory] = {
@@ -59,9 +59,11 @@ _FACTORIES: dict[str, StoreFactory] = {
 SUPPORTED_SCHEMES = tuple(f"{scheme}://" for scheme in _FACTORIES)
 
 
-def open_store(url: str, *, clock: Clock | None = None) -> JobStore:
+def open_store(url: str, *, clock: Clock | None = None, blobs: BlobStore | None = None) -> JobStore:
     """The store `url` names. `clock` judges expiry for reads that take no `now`
-    (get, list_*); the system clock when omitted.
+    (get, list_*); the system clock when omitted. `blobs` keeps the manifests too large
+    for the backend's items (core.adapters.stores._manifests); without it such a job is
+    refused (413 `job_too_large`).
 
     Raises ValueError for an unknown scheme or a malformed URL. The message names the
     scheme only, never the whole URL, which may one day carry a credential.
@@ -73,7 +75,7 @@ def open_store(url: str, *, clock: Clock | None = None) -> JobStore:
         raise ValueError(
             f"unsupported store URL ({shown}); supported schemes: {', '.join(SUPPORTED_SCHEMES)}"
         )
-    return factory(url, clock)
+    return factory(url, clock, blobs)
 
 
 __all__ = ["SUPPORTED_SCHEMES", "open_store"]

@@ -13,9 +13,11 @@ Decided here, for every backend, so none can drift:
   more than asked to tell whether a page follows, pages filled past expired rows, the
   cursor cut from the last row's own sort key (never from its document); the pending
   scan merged over the backend's partitions, oldest first;
+- manifests too large for the backend's item (_manifests): kept in the blob store,
+  read back transparently, deleted when replaced, lost or expired;
 - what this instance last saw of each job (`Seen`), so that a compare-and-set right
   after a read reads nothing more, where the backend's conditional write needs a token
-  (Firestore's update time, an ETag).
+  (Firestore's update time, an ETag) or the replaced version's manifest blob must go.
 
 A backend subclasses BaseJobStore and implements only these (each does one thing to the
 backend, atomically where it says so, and decides nothing of the above):
@@ -30,6 +32,8 @@ backend, atomically where it says so, and decides nothing of the above):
               _release_key(key, job_id)
     batches   _put_batch_if_absent(row, now) -> StoredBatch | None
               _get_batch(batch_id) -> StoredBatch | None
+    leases    _put_lease(key, expires_at), _expired_leases(now, limit), _drop_lease(key)
+              (only a backend with an item limit: see _manifests.LeaseTable)
     upkeep    _delete_expired(now) -> Sweep, ping(), close()
 
 and declares `pending_partitions` (how many partitions the pending scan merges) and
@@ -58,15 +62,17 @@ from core.adapters.stores._common import (
     encode_cursor,
     is_live,
 )
+from core.adapters.stores._manifests import Encoded, ManifestOverflow
 from core.adapters.stores._records import (
+    ManifestRef,
     dump_batch,
-    dump_job,
     load_batch,
     load_job,
+    manifest_blob_of,
     unreadable_stand_in,
 )
 from core.domain.job import Job, JobStatus
-from core.ports import Batch, Clock, Page, Sweep, UnreadableRecordError
+from core.ports import Batch, BlobStore, Clock, Page, Sweep, UnreadableRecordError
 
 log = logging.getLogger("imggo.store")
 
@@ -184,12 +190,13 @@ Query = Listing | Pending
 @dataclass(frozen=True, slots=True)
 class Seen:
     """One version of a job as this store last read or wrote it. A version never
-    changes once written, so this stays true of it: its expiry, and the backend's token
-    (which a later write of the job makes stale, as it should)."""
+    changes once written, so this stays true of it: its expiry, its manifest blob, and
+    the backend's token (which a later write of the job makes stale, as it should)."""
 
     version: int
     created_at: float
     expires_at: float | None
+    manifest_blob: ManifestRef | None
     token: Any
 
 
@@ -247,10 +254,6 @@ def create_unless_live(
     raise unavailable(backend)  # contended beyond reason: the caller retries later
 
 
-def _row(job: Job) -> JobRow:
-    return JobRow.of(job, dump_job(job))
-
-
 # ---------------------------------------------------------------------------- the base
 class BaseJobStore(ABC):
     """The JobStore port on the primitives listed in the module docstring."""
@@ -258,29 +261,48 @@ class BaseJobStore(ABC):
     pending_partitions: int = 1
     cas_needs_token: ClassVar[bool] = False
 
-    def __init__(self, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        blobs: BlobStore | None = None,
+        max_doc_bytes: int | None = None,
+    ) -> None:
         # The clock judges expiry for calls that take no `now` (get, list_*, create...).
         self._clock: Clock = clock or SystemClock()
-        self._seen: _SeenJobs | None = _SeenJobs() if self.cas_needs_token else None
+        self._overflow = ManifestOverflow(blobs, max_doc_bytes, self)
+        needs_seen = self.cas_needs_token or self._overflow.enabled
+        self._seen: _SeenJobs | None = _SeenJobs() if needs_seen else None
+
+    @property
+    def max_doc_bytes(self) -> int | None:
+        """The longest document this store keeps inline; a longer job keeps its
+        manifest in the blob store. None: any length."""
+        return self._overflow.max_doc_bytes
 
     # ------------------------------------------------------------------ jobs
     def create(self, job: Job) -> tuple[Job, bool]:
         now = self._clock.now()
-        row = _row(job.replace(version=1))
-        found = self._put_job_if_absent(row, now)
+        encoded = self._overflow.encode(job.replace(version=1))
+        found = self._put_job_if_absent(JobRow.of(encoded.job, encoded.doc), now)
         if isinstance(found, Written):
-            self._remember(row, found)
-            return load_job(row.id, row.doc), True  # a copy: the caller may mutate `job`
-        existing = load_job(found.id, found.doc)
-        self._remember_read(found, existing)
+            self._remember(encoded, found)
+            return encoded.read_back(), True
+        try:
+            existing, blob = self._decode(found.id, found.doc)
+        except UnreadableRecordError:
+            self._overflow.discard(encoded.manifest_blob, keep=manifest_blob_of(found.doc))
+            raise
+        self._overflow.discard(encoded.manifest_blob, keep=blob)  # we lost: ours is no one's
+        self._remember_read(found, existing, blob)
         return existing, False
 
     def get(self, job_id: str) -> Job | None:
         found = self._get_job(job_id)
         if found is None or not is_live(found.expires_at, self._clock.now()):
             return None
-        job = load_job(job_id, found.doc)
-        self._remember_read(found, job)
+        job, blob = self._decode(job_id, found.doc)
+        self._remember_read(found, job, blob)
         return job
 
     def compare_and_set(self, job: Job) -> Job | None:
@@ -290,20 +312,24 @@ class BaseJobStore(ABC):
             return None  # the stored job is not that version (or not there)
         if seen is not None and not is_live(seen.expires_at, now):
             return None
-        row = _row(job.replace(version=job.version + 1))
-        written = self._put_job_if_version(row, expected=job.version, seen=seen, now=now)
+        encoded = self._overflow.encode(job.replace(version=job.version + 1))
+        written = self._put_job_if_version(
+            JobRow.of(encoded.job, encoded.doc), expected=job.version, seen=seen, now=now
+        )
         if written is None:
-            self._forget(job.id)  # what was remembered is stale
+            self._lost(encoded)
             return None
-        self._remember(row, written)
-        return load_job(row.id, row.doc)
+        self._remember(encoded, written)
+        if seen is not None:
+            self._overflow.discard(seen.manifest_blob, keep=encoded.manifest_blob)
+        return encoded.read_back()
 
     def fail_unreadable(self, job_id: str, *, now: float) -> Job | None:
         found = self._get_job(job_id)
         if found is None or not is_live(found.expires_at, now):
             return None
         try:
-            load_job(job_id, found.doc)
+            self._decode(job_id, found.doc)
             return None  # it reads fine
         except UnreadableRecordError:
             pass
@@ -315,13 +341,14 @@ class BaseJobStore(ABC):
             version=found.version,
             now=now,
         )
-        row = _row(failed)
-        written = self._replace_job(found, row, now)
+        encoded = self._overflow.encode(failed)
+        written = self._replace_job(found, JobRow.of(encoded.job, encoded.doc), now)
         if written is None:  # it changed since it was read: a good write wins
             self._forget(job_id)
             return None
-        self._remember(row, written)
-        return load_job(job_id, row.doc)
+        self._remember(encoded, written)
+        self._overflow.discard(manifest_blob_of(found.doc))
+        return encoded.read_back()
 
     def list_jobs(
         self,
@@ -397,16 +424,23 @@ class BaseJobStore(ABC):
 
     # ------------------------------------------------------------------ housekeeping
     def delete_expired(self, *, now: float) -> Sweep:
-        """Expired jobs, keys and batches, judged on their expiry, never their documents,
-        so unreadable ones go too."""
-        return self._delete_expired(now)
+        """Expired jobs, keys and batches (judged on their expiry, never their documents,
+        so unreadable ones go too), then the manifest blobs whose lease expired."""
+        rows = self._delete_expired(now)
+        blobs = self._overflow.sweep(now)
+        return Sweep(rows.removed + blobs.removed, rows.skipped + blobs.skipped)
 
     # ------------------------------------------------------------------ shared steps
+    def _decode(self, job_id: str, doc: object) -> tuple[Job, ManifestRef | None]:
+        """The stored job, with its manifest wherever it is kept."""
+        job, blob = load_job(job_id, doc)
+        return (job, None) if blob is None else (self._overflow.attach(job, blob), blob)
+
     def _read_row(self, row: ScanRow) -> Job | None:
         """One row of a scan: its job, or None when it cannot be read (logged by id and
         reason, never content)."""
         try:
-            return load_job(row.id, row.doc)
+            return self._decode(row.id, row.doc)[0]
         except UnreadableRecordError as exc:
             log.warning(
                 "stored job %s cannot be read (%s); left out of the scan", row.id, exc.reason
@@ -427,7 +461,7 @@ class BaseJobStore(ABC):
 
     def _recall(self, job: Job) -> Seen | None:
         """What is known of the stored version `job` was made from, where this store
-        needs it (its token): remembered, or else read. None when nothing is needed, or when the
+        needs it: remembered, or else read. None when nothing is needed, or when the
         stored job is not (or no longer) that version."""
         if self._seen is None:
             return None
@@ -437,21 +471,40 @@ class BaseJobStore(ABC):
         found = self._get_job(job.id)
         if found is None or found.version != job.version or type(found.version) is not int:
             return None
-        return Seen(job.version, job.created_at, found.expires_at, found.token)
+        return Seen(
+            job.version,
+            job.created_at,
+            found.expires_at,
+            manifest_blob_of(found.doc),
+            found.token,
+        )
 
-    def _remember(self, row: JobRow, written: Written) -> None:
+    def _remember(self, encoded: Encoded, written: Written) -> None:
         if self._seen is not None:
-            seen = Seen(row.version, row.created_at, row.expires_at, written.token)
-            self._seen.remember(row.id, seen)
+            job = encoded.job
+            seen = Seen(
+                job.version, job.created_at, job.expires_at, encoded.manifest_blob, written.token
+            )
+            self._seen.remember(job.id, seen)
 
-    def _remember_read(self, found: StoredJob, job: Job) -> None:
+    def _remember_read(self, found: StoredJob, job: Job, blob: ManifestRef | None) -> None:
         if self._seen is not None:
-            seen = Seen(job.version, job.created_at, found.expires_at, found.token)
+            seen = Seen(job.version, job.created_at, found.expires_at, blob, found.token)
             self._seen.remember(job.id, seen)
 
     def _forget(self, job_id: str) -> None:
         if self._seen is not None:
             self._seen.forget(job_id)
+
+    def _lost(self, encoded: Encoded) -> None:
+        """A compare-and-set lost its race: what we remembered is stale, and our blob
+        (if any) is no one's unless the winner wrote the very same one."""
+        self._forget(encoded.job.id)
+        if encoded.manifest_blob is None:
+            return
+        current = self._get_job(encoded.job.id)
+        kept = None if current is None else manifest_blob_of(current.doc)
+        self._overflow.discard(encoded.manifest_blob, keep=kept)
 
     # ------------------------------------------------------------------ primitives
     @abstractmethod
@@ -512,6 +565,15 @@ class BaseJobStore(ABC):
         """Remove the jobs, keys and batches expired at `now`, judged on their expiry
         alone (never by decoding); one that cannot be removed is skipped and logged.
         A backend whose rows expire natively (TTL) may remove nothing."""
+
+    def _put_lease(self, key: str, expires_at: float) -> None:
+        raise NotImplementedError(f"{type(self).__name__} keeps no manifest leases")
+
+    def _expired_leases(self, now: float, limit: int) -> list[str]:
+        raise NotImplementedError(f"{type(self).__name__} keeps no manifest leases")
+
+    def _drop_lease(self, key: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} keeps no manifest leases")
 
     @abstractmethod
     def ping(self) -> None:

@@ -12,6 +12,7 @@ Items (attribute `pk` is the only table key):
     J#<job id>    a job:    doc, v (version), tn, ts, ck, [pq, uk], [exp, expires_at]
     K#<key>       a lookup key (idempotency, dedupe, ImgGo id): job, [exp, expires_at]
     B#<batch id>  a batch:  doc, [exp, expires_at]
+    L#<blob key>  the lease of a manifest kept in the blob store: exp, pq, uk
 
 Why it looks the way it does (what every store decides is core.adapters.stores._base's):
 - Every write that depends on what is stored is ONE conditional PutItem: create-if-
@@ -31,16 +32,21 @@ Why it looks the way it does (what every store decides is core.adapters.stores._
   for equal times.
 - The pending index is sharded because one partition key value would take every
   write of every pending job in the account; reconcile queries all shards and merges.
+  It is overloaded (one GSI, two kinds of items) for manifest leases: pq = L#<shard>,
+  uk = expires_at|blob key, so the sweep finds expired leases by a key range, without
+  a fourth index in the template. Leases carry no TTL attribute: TTL would delete a
+  lease before the sweep could delete its blob.
 - Expiry: `expires_at` is the table's TTL attribute (integer epoch seconds, rounded
   up, as DynamoDB TTL requires); `exp` keeps the exact float. TTL deletes lazily
-  (within days), so every read also filters with `is_live(exp, now)` and
-  `delete_expired` has nothing to do. TTL never reads `doc`: unreadable items expire too.
+  (within days), so every read also filters with `is_live(exp, now)`, and the sweep
+  leaves jobs, keys and batches to TTL. TTL never reads `doc`: unreadable items expire too.
 - Scans page and cut on the key attributes (`ck`, `uk`), never on the decoded document,
   so an item whose `doc` cannot be decoded is stepped over and named, not fatal.
 - GSI reads are eventually consistent (milliseconds behind); `get`, keys and batches
   use consistent reads. A listing may briefly miss a job just created; reconcile may
   see a job that just finished (and then finds nothing to do).
-- Item size limit is 400 KB: a manifest must fit in that.
+- An item holds at most 400 KB: a job whose document would not fit keeps its manifest
+  in the blob store (core.adapters.stores._manifests).
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ from core.adapters.stores._common import (
     parse_store_url,
     sortable,
 )
-from core.ports import Clock, Sweep
+from core.ports import BlobStore, Clock, Sweep
 
 Item = dict[str, dict[str, Any]]
 
@@ -81,6 +87,8 @@ BY_TENANT_STATUS = "by_tenant_status"
 PENDING = "pending"
 TTL_ATTRIBUTE = "expires_at"
 DEFAULT_PENDING_SHARDS = 4
+# 400 KB an item (names and values), less room for the attributes beside the document.
+MAX_DOC_BYTES = 400 * 1024 - 8 * 1024
 
 _OPTIONS = {
     "endpoint": "endpoint URL, e.g. http://127.0.0.1:8000 for a local emulator",
@@ -181,6 +189,7 @@ class DynamoDbJobStore(BaseJobStore):
         table: str,
         *,
         clock: Clock | None = None,
+        blobs: BlobStore | None = None,
         endpoint_url: str | None = None,
         region: str | None = None,
         pending_shards: int = DEFAULT_PENDING_SHARDS,
@@ -188,7 +197,7 @@ class DynamoDbJobStore(BaseJobStore):
     ) -> None:
         if pending_shards < 1:
             raise ValueError("pending_shards must be at least 1")
-        super().__init__(clock=clock)
+        super().__init__(clock=clock, blobs=blobs, max_doc_bytes=MAX_DOC_BYTES)
         self.table = table
         self.pending_partitions = pending_shards
         self._owns_client = client is None
@@ -202,11 +211,14 @@ class DynamoDbJobStore(BaseJobStore):
         )
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Clock | None = None) -> DynamoDbJobStore:
+    def from_url(
+        cls, url: str, *, clock: Clock | None = None, blobs: BlobStore | None = None
+    ) -> DynamoDbJobStore:
         table, options = parse_url(url)
         return cls(
             table,
             clock=clock,
+            blobs=blobs,
             endpoint_url=options.get("endpoint"),
             region=options.get("region"),
             pending_shards=int(options.get("pending_shards", DEFAULT_PENDING_SHARDS)),
@@ -320,6 +332,40 @@ class DynamoDbJobStore(BaseJobStore):
         item = self._get(f"B#{batch_id}")
         return None if item is None else StoredBatch(_doc(item), _exp_of(item))
 
+    # ------------------------------------------------------------------ leases
+    def _put_lease(self, key: str, expires_at: float) -> None:
+        shard = zlib.crc32(key.encode()) % self.pending_partitions
+        item: Item = {
+            "pk": {"S": f"L#{key}"},
+            "exp": _num(expires_at),
+            "pq": {"S": f"L#{shard}"},
+            "uk": {"S": order_key(expires_at, key)},
+        }
+        self._call("put_item", TableName=self.table, Item=item)
+
+    def _expired_leases(self, now: float, limit: int) -> list[str]:
+        # "<now>|key" < "<now>~" ('|' sorts before '~'): a lease expiring at `now` is in.
+        bound = {"S": f"{sortable(now)}~"}
+        keys: list[str] = []
+        for shard in range(self.pending_partitions):
+            resume: object | None = None
+            while len(keys) < limit:
+                items, resume = self._query(
+                    PENDING,
+                    "pq = :h AND uk < :bound",
+                    {":h": {"S": f"L#{shard}"}, ":bound": bound},
+                    True,
+                    resume,
+                    limit - len(keys),
+                )
+                keys += (str(item["pk"]["S"]).removeprefix("L#") for item in items)
+                if resume is None:
+                    break
+        return keys[:limit]
+
+    def _drop_lease(self, key: str) -> None:
+        self._call("delete_item", TableName=self.table, Key={"pk": {"S": f"L#{key}"}})
+
     # ------------------------------------------------------------------ housekeeping
     def _delete_expired(self, now: float) -> Sweep:
         """DynamoDB's TTL deletes expired items on its own; reads already hide them."""
@@ -416,4 +462,4 @@ class DynamoDbJobStore(BaseJobStore):
         return list(response.get("Items", [])), response.get("LastEvaluatedKey") or None
 
 
-__all__ = ["DynamoDbJobStore", "parse_url", "table_definition"]
+__all__ = ["MAX_DOC_BYTES", "DynamoDbJobStore", "parse_url", "table_definition"]

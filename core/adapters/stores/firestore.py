@@ -1,11 +1,13 @@
 """The JobStore on Google Cloud Firestore (native mode): `firestore://collection-prefix`.
 
 Why it looks the way it does (what every store decides is core.adapters.stores._base's):
-- Three collections, `{prefix}_jobs`, `{prefix}_keys`, `{prefix}_batches`, named by the
+- Four collections, `{prefix}_jobs`, `{prefix}_keys`, `{prefix}_batches` and
+  `{prefix}_manifests` (the leases of manifests kept in the blob store), named by the
   prefix so one database can hold several deployments (and every test its own store).
 - A job is the same JSON document every store keeps (`doc`, exact floats, any manifest
   shape) plus copies of the fields queries filter and sort on. `doc` is exempt from
-  indexing (firestore.indexes.json): it is large and never queried.
+  indexing (firestore.indexes.json): it is large and never queried. A document holds at
+  most 1 MiB: a job whose `doc` would not fit keeps its manifest in the blob store.
 - Create-if-absent is Firestore's own `create()` (the write fails with ALREADY_EXISTS),
   with an expired document replaced as if absent (_base.create_unless_live). Every
   other conditional write is a write with an update-time precondition on the document
@@ -19,7 +21,8 @@ Why it looks the way it does (what every store decides is core.adapters.stores._
 - Expiry is judged on `exp`, a float, with the same rule as every other store
   (`is_live`). `expires_at` holds the same instant as a Timestamp for a Firestore TTL
   policy, which deletes expired documents within about a day; until then they are
-  hidden, and `delete_expired` can sweep them sooner.
+  hidden, and `delete_expired` can sweep them sooner. Leases have no `expires_at`: TTL
+  would delete a lease before the sweep could delete its blob.
 - Listings are composite-index queries (tenant [+ status], created_at desc, id desc)
   resumed after the cursor's (created_at, id); pages are cut and cursors made on those
   indexed fields, never on the decoded `doc`, so a document that cannot be decoded is
@@ -62,14 +65,16 @@ from core.adapters.stores._base import (
 )
 from core.adapters.stores._common import parse_store_url
 from core.domain.errors import UnavailableError
-from core.ports import Clock, Sweep
+from core.ports import BlobStore, Clock, Sweep
 
 log = logging.getLogger("imggo.store.firestore")
 
 T = TypeVar("T")
 
 BACKEND = "Firestore"
-JOBS, KEYS, BATCHES = "jobs", "keys", "batches"
+JOBS, KEYS, BATCHES, MANIFESTS = "jobs", "keys", "batches", "manifests"
+# 1 MiB a document (its name, field names and values), less room for the other fields.
+MAX_DOC_BYTES = 1024 * 1024 - 8 * 1024
 _OPTIONS = {"project": "Google Cloud project", "database": "Firestore database id"}
 _PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
 # Document ids used as they are; anything else (a '/', '__reserved__', '.', very long)
@@ -149,11 +154,12 @@ class FirestoreJobStore(BaseJobStore):
         project: str | None = None,
         database: str | None = None,
         clock: Clock | None = None,
+        blobs: BlobStore | None = None,
         client: firestore.Client | None = None,
     ) -> None:
         if not _PREFIX_RE.fullmatch(prefix):
             raise ValueError(f"invalid firestore collection prefix {prefix!r}")
-        super().__init__(clock=clock)
+        super().__init__(clock=clock, blobs=blobs, max_doc_bytes=MAX_DOC_BYTES)
         self.prefix = prefix
         if client is None:
             project = project or os.environ.get("GOOGLE_CLOUD_PROJECT")
@@ -168,11 +174,14 @@ class FirestoreJobStore(BaseJobStore):
         self._jobs = client.collection(f"{prefix}_{JOBS}")
         self._keys = client.collection(f"{prefix}_{KEYS}")
         self._batches = client.collection(f"{prefix}_{BATCHES}")
+        self._manifests = client.collection(f"{prefix}_{MANIFESTS}")
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Clock | None = None) -> FirestoreJobStore:
+    def from_url(
+        cls, url: str, *, clock: Clock | None = None, blobs: BlobStore | None = None
+    ) -> FirestoreJobStore:
         prefix, project, database = parse_url(url)
-        return cls(prefix, project=project, database=database, clock=clock)
+        return cls(prefix, project=project, database=database, clock=clock, blobs=blobs)
 
     # ------------------------------------------------------------------ jobs
     def _get_job(self, job_id: str) -> StoredJob | None:
@@ -288,6 +297,19 @@ class FirestoreJobStore(BaseJobStore):
         row: dict[str, Any] = snap.to_dict() or {}
         return StoredBatch(row.get("doc"), row.get("exp"))
 
+    # ------------------------------------------------------------------ leases
+    def _put_lease(self, key: str, expires_at: float) -> None:
+        ref = self._manifests.document(doc_id(key))
+        self._rpc(lambda: ref.set({"key": key, "exp": expires_at}))
+
+    def _expired_leases(self, now: float, limit: int) -> list[str]:
+        expired = self._manifests.where(filter=FieldFilter("exp", "<=", now)).order_by("exp")
+        return [str((snap.to_dict() or {})["key"]) for snap in self._stream(expired.limit(limit))]
+
+    def _drop_lease(self, key: str) -> None:
+        ref = self._manifests.document(doc_id(key))
+        self._rpc(lambda: ref.delete())
+
     # ------------------------------------------------------------------ housekeeping
     def _delete_expired(self, now: float) -> Sweep:
         """Sweep what expired by `now` (bounded per call), judged on `exp` alone, so an
@@ -400,4 +422,4 @@ class FirestoreJobStore(BaseJobStore):
         return True
 
 
-__all__ = ["FirestoreJobStore", "doc_id", "parse_url"]
+__all__ = ["MAX_DOC_BYTES", "FirestoreJobStore", "doc_id", "parse_url"]

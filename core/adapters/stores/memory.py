@@ -7,6 +7,9 @@ and batches are held as the same JSON documents a real store keeps, beside copie
 the fields filtered and sorted on, as in a real table: a caller mutating a returned job
 cannot reach stored state, a value that would not survive a real store fails here
 first, and a row whose document cannot be decoded can still be listed past and swept.
+
+It keeps documents of any length unless given `max_doc_bytes` (tests of the large
+manifest mechanism use that to stand in for a backend with an item limit).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from core.adapters.stores._base import (
 )
 from core.adapters.stores._common import SortKey, is_live
 from core.domain.job import Job
-from core.ports import Clock, Sweep
+from core.ports import BlobStore, Clock, Sweep
 
 
 class _Expiring(Protocol):
@@ -55,12 +58,19 @@ def _scanned(row: JobRow, listing: bool) -> ScanRow:
 
 
 class MemoryJobStore(BaseJobStore):
-    def __init__(self, *, clock: Clock | None = None) -> None:
-        super().__init__(clock=clock)
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        blobs: BlobStore | None = None,
+        max_doc_bytes: int | None = None,
+    ) -> None:
+        super().__init__(clock=clock, blobs=blobs, max_doc_bytes=max_doc_bytes)
         self._lock = threading.Lock()
         self._jobs: dict[str, JobRow] = {}
         self._keys: dict[str, StoredKey] = {}
         self._batches: dict[str, BatchRow] = {}
+        self._leases: dict[str, float] = {}
 
     # ------------------------------------------------------------------ bulk
     # The bulk calls (BulkJobStore) are the single ones in a loop: in memory there is no
@@ -170,6 +180,20 @@ class MemoryJobStore(BaseJobStore):
         with self._lock:
             row = self._batches.get(batch_id)
         return None if row is None else StoredBatch(row.doc, row.expires_at)
+
+    # ------------------------------------------------------------------ leases
+    def _put_lease(self, key: str, expires_at: float) -> None:
+        with self._lock:
+            self._leases[key] = expires_at
+
+    def _expired_leases(self, now: float, limit: int) -> list[str]:
+        with self._lock:
+            expired = [key for key, at in self._leases.items() if not is_live(at, now)]
+        return expired[:limit]
+
+    def _drop_lease(self, key: str) -> None:
+        with self._lock:
+            self._leases.pop(key, None)
 
     # ------------------------------------------------------------------ housekeeping
     def _delete_expired(self, now: float) -> Sweep:

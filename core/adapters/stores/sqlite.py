@@ -10,6 +10,8 @@ What is particular to jobs in SQLite:
 - A job is one JSON document (what every store keeps) plus copies of the fields that
   are filtered or sorted on, so listings are index scans, never document parsing, and
   a row whose document cannot be decoded can still be listed past, swept and failed.
+- A TEXT value holds up to a billion bytes, far beyond any job the HTTP surface takes:
+  every manifest is kept inline (max_doc_bytes None), so no row ever names a blob.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from core.adapters.stores._base import (
     StoredKey,
     Written,
 )
-from core.adapters.stores._records import dump_job, load_job
 from core.domain.job import Job
 from core.ports import Clock, Sweep
 
@@ -186,8 +187,8 @@ class SqliteJobStore(BaseJobStore):
     def create_many(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
         """`create` for each, in one write transaction."""
         now = self._clock.now()
-        stored = [job.replace(version=1) for job in jobs]
-        all_params = [_job_params(JobRow.of(job, dump_job(job)), now) for job in stored]
+        encoded = [self._overflow.encode(job.replace(version=1)) for job in jobs]
+        all_params = [_job_params(JobRow.of(e.job, e.doc), now) for e in encoded]
 
         def create_all(conn: sqlite3.Connection) -> list[str | None]:
             found: list[str | None] = []
@@ -200,8 +201,8 @@ class SqliteJobStore(BaseJobStore):
 
         existing = self._db.write(create_all)
         return [
-            (load_job(params["id"], doc if doc is not None else params["doc"]), doc is None)
-            for params, doc in zip(all_params, existing, strict=True)
+            (e.read_back(), True) if doc is None else (self._decode(e.job.id, doc)[0], False)
+            for e, doc in zip(encoded, existing, strict=True)
         ]
 
     def claim_many(
