@@ -91,10 +91,11 @@ class Batch:
 
 
 class JobStore(Protocol):
-    """Jobs, lookup keys and batches, with the promises above. One more, on every
+    """Jobs, lookup keys and batches, with the promises above. Two more, on every
     backend: a job's manifest may be of any size (one too large for the backend's item
-    is kept in the blob store, behind the job, and read back with it). Backends
-    implement core.adapters.stores._base's primitives."""
+    is kept in the blob store, behind the job, and read back with it); and a backend
+    that cannot be reached makes any call raise UnavailableError `store_unavailable`
+    within seconds. Backends implement core.adapters.stores._base's primitives."""
 
     def create(self, job: Job) -> tuple[Job, bool]:
         """Store `job` if no job has its id. Returns (the stored job, True) when this call

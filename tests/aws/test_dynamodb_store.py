@@ -18,6 +18,8 @@ from tests.aws.conftest import unique
 from tests.aws.plant import plant_item
 from tests.contract.accepted_input import AcceptedInputContract
 from tests.contract.store_contract import StoreContract
+from tests.contract.store_outage import OUTAGE_LIMITS, StoreOutageContract
+from tests.support.blobs import MemoryBlobs
 
 
 class S3Blobs(S3BlobStore):
@@ -61,6 +63,20 @@ class TestDynamoDbStore(StoreContract, AcceptedInputContract):
 
     def plant_raw(self, store: Any, **row: Any) -> None:
         plant_item(store.client, store.table, **row)
+
+
+class TestDynamoDbOutage(StoreOutageContract):
+    @pytest.fixture
+    def unreachable_store(self, endpoint: str, moto_url: str) -> Iterator[DynamoDbJobStore]:
+        # moto_url: the fake credentials and region; the endpoint given here wins.
+        store = DynamoDbJobStore(
+            unique("jobs"),
+            blobs=MemoryBlobs(),  # as deployed: so the sweep has leases to look for
+            endpoint_url=f"http://{endpoint}",
+            limits=OUTAGE_LIMITS,
+        )
+        yield store
+        store.close()
 
 
 def test_url_options(moto_url: str) -> None:

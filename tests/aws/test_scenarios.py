@@ -149,9 +149,6 @@ class TestAwsScenarios(CloudScenarios):
     test_a_batch_with_poisoned_messages_finishes_and_records_the_poison = pytest.mark.xfail(
         strict=True, reason="poison is acknowledged once the handlers use core.platform"
     )(CloudScenarios.test_a_batch_with_poisoned_messages_finishes_and_records_the_poison)
-    test_a_store_outage_answers_503_within_seconds = pytest.mark.xfail(
-        strict=True, reason="DynamoDB errors map to store_unavailable with the store work"
-    )(CloudScenarios.test_a_store_outage_answers_503_within_seconds)
 
     @pytest.fixture
     def cloud(self, make_stack, image_host: ImageHost, api_gateway: ApiGatewayShim) -> AwsDriver:

@@ -134,10 +134,6 @@ def stack(
 
 
 class TestGcpScenarios(CloudScenarios):
-    test_a_store_outage_answers_503_within_seconds = pytest.mark.xfail(
-        strict=True, reason="Firestore calls get deadlines with the store work"
-    )(CloudScenarios.test_a_store_outage_answers_503_within_seconds)
-
     @pytest.fixture
     def cloud(self, stack: GcpStack, repo_root: Path) -> GcpDriver:
         stack.simulator.config.error_rate = 0.0

@@ -1,11 +1,16 @@
 """What every store shares that no backend is needed to check: ordering keys for stores
-that sort strings only, and store URL options."""
+that sort strings only, store URL options, and the bounds of one store call."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.adapters.stores._common import order_key, parse_order_key, parse_store_url
+from core.adapters.stores._common import (
+    STORE_LIMITS,
+    order_key,
+    parse_order_key,
+    parse_store_url,
+)
 
 
 def test_order_keys_sort_like_the_pairs_they_encode() -> None:
@@ -45,3 +50,10 @@ def test_malformed_store_urls_are_refused_without_echoing_them(url: str) -> None
 def test_unknown_options_are_named_with_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"'colour'.*endpoint.*region"):
         parse_store_url("kv://a?colour=red", "kv", OPTIONS)
+
+
+def test_a_store_call_is_bounded_well_inside_the_outage_budget() -> None:
+    # The cloud scenarios allow an outage 10 s to answer 503: one store call, the first
+    # of the request, must give up well before that, retries and backoff included.
+    assert STORE_LIMITS.worst_case_s <= 8.5, STORE_LIMITS.worst_case_s
+    assert STORE_LIMITS.attempts >= 2  # one blip is retried, not answered 503

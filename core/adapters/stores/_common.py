@@ -4,8 +4,9 @@ A cursor minted by one page of a listing must mean the same thing to every store
 expiry must be judged by the same rule everywhere, a store URL's options are parsed
 and refused alike, and a backend that sorts on strings only (DynamoDB's range keys,
 Azure Tables' row keys) orders jobs exactly as one that sorts (created_at, id) pairs.
-(The stored form of a job, and what counts as readable, is _records'; what every store
-does with it, _base's.)
+How long one call to a networked backend may take is decided here too. (The stored
+form of a job, and what counts as readable, is _records'; what every store does with
+it, _base's.)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import struct
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from core.adapters.outages import CallLimits
 from core.domain import json_input
 from core.domain.job import Job
 
@@ -131,3 +133,13 @@ def parse_store_url(
             raise ValueError(f"unknown {scheme} URL option {option!r}; known options: {known}")
         given[option] = value
     return name, given
+
+
+# ---------------------------------------------------------------------------- call limits
+STORE_LIMITS = CallLimits(connect_s=1.0, read_s=2.5, attempts=2, retry_s=3.5)
+"""The bounds of one call to a networked job store (DynamoDB, Firestore, ...). Tighter
+than core.adapters.outages.DEFAULT_LIMITS: nearly every request and queue message makes
+a store call first, items are small (a manifest too large for one is in the blob store),
+and an outage must answer 503 within seconds, not spend a function's whole timeout.
+A store that never answers holds a call for about 2 x 2.5 s (botocore) or 3.5 s (Google's
+retry deadline); at worst STORE_LIMITS.worst_case_s."""

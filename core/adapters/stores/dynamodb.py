@@ -47,6 +47,8 @@ Why it looks the way it does (what every store decides is core.adapters.stores._
   see a job that just finished (and then finds nothing to do).
 - An item holds at most 400 KB: a job whose document would not fit keeps its manifest
   in the blob store (core.adapters.stores._manifests).
+- Every call is bounded by the store's CallLimits (timeouts, attempts); what botocore
+  still cannot do is raised as `store_unavailable` (core.adapters.aws.errors).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ from decimal import Decimal
 from typing import Any
 
 from core.adapters.aws import clients
+from core.adapters.aws.errors import unavailable_on_outage
+from core.adapters.outages import CallLimits, unavailable
 from core.adapters.stores._base import (
     BaseJobStore,
     BatchRow,
@@ -72,6 +76,7 @@ from core.adapters.stores._base import (
     Written,
 )
 from core.adapters.stores._common import (
+    STORE_LIMITS,
     is_live,
     order_key,
     parse_order_key,
@@ -82,6 +87,7 @@ from core.ports import BlobStore, Clock, Sweep
 
 Item = dict[str, dict[str, Any]]
 
+BACKEND = "DynamoDB"
 BY_TENANT = "by_tenant"
 BY_TENANT_STATUS = "by_tenant_status"
 PENDING = "pending"
@@ -193,6 +199,7 @@ class DynamoDbJobStore(BaseJobStore):
         endpoint_url: str | None = None,
         region: str | None = None,
         pending_shards: int = DEFAULT_PENDING_SHARDS,
+        limits: CallLimits = STORE_LIMITS,
         client: Any = None,
     ) -> None:
         if pending_shards < 1:
@@ -207,6 +214,7 @@ class DynamoDbJobStore(BaseJobStore):
             "dynamodb",
             endpoint_url=endpoint_url,
             region=region,
+            limits=limits,
             max_pool_connections=50,
         )
 
@@ -381,7 +389,10 @@ class DynamoDbJobStore(BaseJobStore):
 
     # ------------------------------------------------------------------ plumbing
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        response: dict[str, Any] = getattr(self._client, operation)(**params)
+        """One API call; a transient failure (after the client's bounded attempts) is
+        `store_unavailable`."""
+        with unavailable_on_outage(BACKEND):
+            response: dict[str, Any] = getattr(self._client, operation)(**params)
         return response
 
     def _conditional(self, operation: str, **params: Any) -> tuple[bool, dict[str, Any]]:
@@ -430,7 +441,7 @@ class DynamoDbJobStore(BaseJobStore):
             if old is not None and is_live(_exp_of(old), now):
                 return old
             # It was deleted, or expired, between the failed write and the read: again.
-        raise RuntimeError(f"{item['pk']['S']} kept changing under a conditional write")
+        raise unavailable(BACKEND)  # contended beyond reason: the caller retries later
 
     def _get(self, pk: str) -> Item | None:
         found: Item | None = self._call(

@@ -27,6 +27,9 @@ Why it looks the way it does (what every store decides is core.adapters.stores._
   resumed after the cursor's (created_at, id); pages are cut and cursors made on those
   indexed fields, never on the decoded `doc`, so a document that cannot be decoded is
   stepped over and named, and the sweep (on `exp`) removes it like any other.
+- Every call carries a timeout and a bounded retry (core.adapters.gcp.errors, from the
+  store's CallLimits); what is still transient when they run out is `store_unavailable`.
+  Left to their defaults the client retries for minutes, with no timeout on a read.
 
 The project comes from `?project=` in the URL or GOOGLE_CLOUD_PROJECT, never from the
 metadata server; with FIRESTORE_EMULATOR_HOST set the client talks to the emulator
@@ -49,6 +52,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from core.adapters.gcp.errors import retry_policy, unavailable_on_outage
+from core.adapters.outages import CallLimits, unavailable
 from core.adapters.stores._base import (
     BaseJobStore,
     BatchRow,
@@ -63,7 +68,7 @@ from core.adapters.stores._base import (
     Written,
     create_unless_live,
 )
-from core.adapters.stores._common import parse_store_url
+from core.adapters.stores._common import STORE_LIMITS, parse_store_url
 from core.domain.errors import UnavailableError
 from core.ports import BlobStore, Clock, Sweep
 
@@ -83,15 +88,6 @@ _PLAIN_ID_RE = re.compile(r"[A-Za-z0-9_.:=+@-]{1,256}")
 _SWEEP_PAGE = 300
 _SWEEP_MAX = 3000  # per collection and call: reconcile stays bounded; TTL does the rest
 _CONTENTION_ATTEMPTS = 8
-
-# Gone or overloaded for a moment: the caller (a queue, a client) should try again later.
-_TRANSIENT = (
-    gexc.ServiceUnavailable,
-    gexc.DeadlineExceeded,
-    gexc.InternalServerError,
-    gexc.ResourceExhausted,
-    gexc.Aborted,
-)
 
 
 def doc_id(raw: str) -> str:
@@ -155,6 +151,7 @@ class FirestoreJobStore(BaseJobStore):
         database: str | None = None,
         clock: Clock | None = None,
         blobs: BlobStore | None = None,
+        limits: CallLimits = STORE_LIMITS,
         client: firestore.Client | None = None,
     ) -> None:
         if not _PREFIX_RE.fullmatch(prefix):
@@ -171,6 +168,8 @@ class FirestoreJobStore(BaseJobStore):
                 )
             client = firestore.Client(project=project, database=database)
         self._client = client
+        # Every call: at most this long per try, new tries only until the retry deadline.
+        self._bounds: dict[str, Any] = {"retry": retry_policy(limits), "timeout": limits.per_try_s}
         self._jobs = client.collection(f"{prefix}_{JOBS}")
         self._keys = client.collection(f"{prefix}_{KEYS}")
         self._batches = client.collection(f"{prefix}_{BATCHES}")
@@ -300,7 +299,7 @@ class FirestoreJobStore(BaseJobStore):
     # ------------------------------------------------------------------ leases
     def _put_lease(self, key: str, expires_at: float) -> None:
         ref = self._manifests.document(doc_id(key))
-        self._rpc(lambda: ref.set({"key": key, "exp": expires_at}))
+        self._rpc(lambda: ref.set({"key": key, "exp": expires_at}, **self._bounds))
 
     def _expired_leases(self, now: float, limit: int) -> list[str]:
         expired = self._manifests.where(filter=FieldFilter("exp", "<=", now)).order_by("exp")
@@ -308,7 +307,7 @@ class FirestoreJobStore(BaseJobStore):
 
     def _drop_lease(self, key: str) -> None:
         ref = self._manifests.document(doc_id(key))
-        self._rpc(lambda: ref.delete())
+        self._rpc(lambda: ref.delete(**self._bounds))
 
     # ------------------------------------------------------------------ housekeeping
     def _delete_expired(self, now: float) -> Sweep:
@@ -355,31 +354,26 @@ class FirestoreJobStore(BaseJobStore):
 
     # ------------------------------------------------------------------ calls
     def _rpc(self, action: Callable[[], T]) -> T:
-        """One call: ABORTED (too much contention on the document) is tried again with
-        full jitter backoff - an aborted write did not happen, so repeating it is always
-        safe - and a transient failure is `store_unavailable`."""
-        try:
+        """One call, made with `self._bounds`: ABORTED (too much contention on the
+        document) is tried again with full jitter backoff - an aborted write did not
+        happen, so repeating it is always safe - and a transient failure that outlived
+        the call's own retries, or contention that outlived ours, is `store_unavailable`."""
+        with unavailable_on_outage(BACKEND):
             for attempt in range(_CONTENTION_ATTEMPTS):
                 try:
                     return action()
-                except gexc.Aborted:
+                except gexc.Aborted as exc:
                     if attempt == _CONTENTION_ATTEMPTS - 1:
-                        raise
+                        raise unavailable(BACKEND, exc) from exc
                     time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
-        except _TRANSIENT as exc:
-            raise UnavailableError(
-                "the job store (Firestore) is not reachable right now; try again shortly",
-                code="store_unavailable",
-                details={"reason": type(exc).__name__},
-            ) from exc
         raise AssertionError("unreachable")
 
     def _snapshot(self, ref: Any) -> Any:
-        snap = self._rpc(lambda: ref.get())
+        snap = self._rpc(lambda: ref.get(**self._bounds))
         return snap if snap.exists else None
 
     def _stream(self, query: Any) -> list[Any]:
-        return self._rpc(lambda: list(query.stream()))
+        return self._rpc(lambda: list(query.stream(**self._bounds)))
 
     def _create_if_absent(self, ref: Any, fields: dict[str, Any], now: float) -> Written | Any:
         """Create the document unless a live one is there: Written, or the snapshot of
@@ -387,7 +381,7 @@ class FirestoreJobStore(BaseJobStore):
 
         def create() -> Written | None:
             try:
-                return Written(self._rpc(lambda: ref.create(fields)).update_time)
+                return Written(self._rpc(lambda: ref.create(fields, **self._bounds)).update_time)
             except gexc.AlreadyExists:
                 return None
 
@@ -408,7 +402,7 @@ class FirestoreJobStore(BaseJobStore):
         carries the whole field set: an update is a full replacement."""
         option = self._client.write_option(last_update_time=update_time)
         try:
-            result = self._rpc(lambda: ref.update(fields, option=option))
+            result = self._rpc(lambda: ref.update(fields, option=option, **self._bounds))
         except (gexc.FailedPrecondition, gexc.NotFound):
             return None
         return Written(result.update_time)
@@ -416,7 +410,7 @@ class FirestoreJobStore(BaseJobStore):
     def _delete_if_unchanged(self, ref: Any, update_time: Any) -> bool:
         option = self._client.write_option(last_update_time=update_time)
         try:
-            self._rpc(lambda: ref.delete(option=option))
+            self._rpc(lambda: ref.delete(option=option, **self._bounds))
         except (gexc.FailedPrecondition, gexc.NotFound):
             return False
         return True
