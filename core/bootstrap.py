@@ -73,11 +73,13 @@ def build_services(
     settings = settings or Settings.from_env()
     given = overrides or Overrides()
     clock = given.clock or SystemClock()
+    blobs = given.blobs or open_blobs(settings)
     return Services(
         settings=settings,
-        store=given.store or open_store(settings.store_url, clock=clock),
+        # The store keeps manifests too large for its items in the blob store.
+        store=given.store or open_store(settings.store_url, clock=clock, blobs=blobs),
         imggo=given.imggo or open_imggo(settings),
-        blobs=given.blobs or open_blobs(settings),
+        blobs=blobs,
         clock=clock,
         url_guard=UrlGuard(
             given.resolver or (system_resolver if settings.resolve_names else no_resolver),

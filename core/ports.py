@@ -94,9 +94,17 @@ class Batch:
 
 
 class JobStore(Protocol):
+    """Jobs, lookup keys and batches, with the promises above. Two more, on every
+    backend: a job's manifest may be of any size (one too large for the backend's item
+    is kept in the blob store, behind the job, and read back with it); and a backend
+    that cannot be reached makes any call raise UnavailableError `store_unavailable`
+    within seconds. Backends implement core.adapters.stores._base's primitives."""
+
     def create(self, job: Job) -> tuple[Job, bool]:
         """Store `job` if no job has its id. Returns (the stored job, True) when this call
-        created it, else (the job already there, False). The stored job has version 1."""
+        created it, else (the job already there, False). The stored job has version 1.
+        PayloadTooLargeError `job_too_large` when it cannot be stored even with its
+        manifest kept elsewhere."""
 
     def get(self, job_id: str) -> Job | None:
         """The live job, or None. UnreadableRecordError when one is stored but cannot be

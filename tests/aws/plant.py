@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from core.adapters.stores.dynamodb import order_key
+from core.adapters.stores._common import order_key
 
 
 def plant_item(

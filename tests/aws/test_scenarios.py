@@ -146,13 +146,6 @@ class AwsDriver:
 
 
 class TestAwsScenarios(CloudScenarios):
-    # A mark on the inherited function would mark it for every cloud: wrap it here.
-    @pytest.mark.xfail(
-        strict=True, reason="DynamoDB errors map to store_unavailable with the store work"
-    )
-    def test_a_store_outage_answers_503_within_seconds(self, cloud) -> None:
-        super().test_a_store_outage_answers_503_within_seconds(cloud)
-
     @pytest.fixture
     def cloud(self, make_stack, image_host: ImageHost, api_gateway: ApiGatewayShim) -> AwsDriver:
         stack = make_stack(SimulatorConfig(processing_s=0.05), max_receive_count=5, **SCENARIO_ENV)

@@ -65,6 +65,12 @@ class TestAzureTableStore(BulkStoreContract, AcceptedInputContract):
     race_threads = 16
     cas_increments = 6
 
+    # This store is not on BaseJobStore yet, so it has no large-manifest offload: it
+    # refuses a document past one entity. Open work of the Azure issue.
+    @pytest.mark.xfail(strict=True, raises=ValueError, reason="Azure store: no manifest offload")
+    def test_a_2_mib_manifest_comes_back_from_every_read(self, store, clock, blobs) -> None:
+        super().test_a_2_mib_manifest_comes_back_from_every_read(store, clock, blobs)
+
     @pytest.fixture
     def store(self, clock: ManualClock, storage: str) -> Iterator[AzureTableJobStore]:
         store = fresh_store(clock)

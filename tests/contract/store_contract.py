@@ -42,8 +42,10 @@ from typing import Any, ClassVar, TypeVar
 import pytest
 
 from core.adapters.clock import ManualClock
+from core.adapters.stores._records import dump_job
 from core.domain.job import Job, JobError, JobSource, JobStatus, advance
-from core.ports import Batch, BulkJobStore, JobStore, UnreadableRecordError
+from core.ports import Batch, BlobStore, BulkJobStore, JobStore, UnreadableRecordError
+from tests.support.blobs import MemoryBlobs
 from tests.support.unreadable import SECRET, UNREADABLE_DOCS, job_record, unreadable_doc
 
 T = TypeVar("T")
@@ -825,6 +827,173 @@ class StoreContract:
         assert sweep.removed == 1
         clock.advance(-20)
         assert store.get(gone) is None  # deleted, not hidden: a hidden one would raise
+
+    # ------------------------------------------------------------------ large manifests
+    # A manifest too large for the backend's item (`max_doc_bytes`, the longest document
+    # the store keeps inline; None: any length) is kept in the blob store behind its job.
+    # Every read gives it back as if it were inline, and no blob outlives the job version
+    # that referenced it: not a replaced one, not an expired one, not a lost race's.
+    @pytest.fixture
+    def blobs(self) -> BlobStore:
+        """The blob store the store under test keeps large manifests in."""
+        return MemoryBlobs()
+
+    def blob_keys(self, blobs: BlobStore) -> set[str]:
+        """Every key `blobs` holds right now."""
+        assert isinstance(blobs, MemoryBlobs)
+        return blobs.stored_keys()
+
+    @staticmethod
+    def big_manifest(size: int, tag: str = "a") -> dict[str, Any]:
+        """A manifest of a little more than `size` bytes of JSON, told apart by `tag`."""
+        text = (tag * 1000)[:1000]
+        return {"tag": tag, "pages": [{"n": i, "text": text} for i in range(size // 1000 + 1)]}
+
+    def job_with_doc_of(self, clock: ManualClock, size: int, **changes: Any) -> Job:
+        """A job whose stored document is exactly `size` bytes long."""
+        job = self.make_job(clock, manifest={"text": ""}, **changes)
+        pad = size - len(dump_job(job))
+        assert pad >= 0
+        return job.replace(manifest={"text": "x" * pad})
+
+    @staticmethod
+    def item_limit(store: JobStore) -> int:
+        limit: int | None = getattr(store, "max_doc_bytes")  # noqa: B009 - not in the port
+        if limit is None:
+            pytest.skip("this store keeps a document of any length inline")
+        return limit
+
+    def test_a_2_mib_manifest_comes_back_from_every_read(
+        self, store: JobStore, clock: ManualClock, blobs: BlobStore
+    ) -> None:
+        manifest = self.big_manifest(2 * 1024 * 1024)
+        job = self.make_job(clock, status=JobStatus.SUCCEEDED, manifest=manifest)
+        stored, created = store.create(job)
+        assert created is True
+        assert stored == job.replace(version=1)
+        assert store.get(job.id) == stored
+        assert store.list_jobs("tenant-a").items == [stored]
+        assert store.list_jobs("tenant-a", status=JobStatus.SUCCEEDED).items == [stored]
+        assert store.create(job.replace(extras={"again": True})) == (stored, False)
+        saved = store.compare_and_set(stored.replace(attempts=1))
+        assert saved == stored.replace(attempts=1, version=2)
+        assert store.get(job.id) == saved
+        running, _ = store.create(self.make_job(clock, status=JobStatus.RUNNING, manifest=manifest))
+        assert store.list_pending(updated_before=clock.now() + 1, limit=10).items == [running]
+        offloaded = getattr(store, "max_doc_bytes") is not None  # noqa: B009
+        # One blob per job (the current version's) where the item could not hold it.
+        assert len(self.blob_keys(blobs)) == (2 if offloaded else 0)
+
+    def test_a_document_just_over_the_item_limit_keeps_its_manifest_in_the_blob_store(
+        self, store: JobStore, clock: ManualClock, blobs: BlobStore
+    ) -> None:
+        limit = self.item_limit(store)
+        at_limit = self.job_with_doc_of(clock, limit, status=JobStatus.SUCCEEDED)
+        over = self.job_with_doc_of(clock, limit + 1, status=JobStatus.SUCCEEDED)
+        # At the limit the backend itself must take the item: the declared limit is real.
+        assert store.create(at_limit) == (at_limit.replace(version=1), True)
+        assert self.blob_keys(blobs) == set()
+        assert store.create(over) == (over.replace(version=1), True)
+        (key,) = self.blob_keys(blobs)
+        assert over.id not in key and over.tenant not in key  # blob names say nothing
+        assert store.get(at_limit.id) == at_limit.replace(version=1)
+        assert store.get(over.id) == over.replace(version=1)
+        listed = store.list_jobs("tenant-a").items
+        assert sorted(listed, key=lambda j: j.id) == sorted(
+            [at_limit.replace(version=1), over.replace(version=1)], key=lambda j: j.id
+        )
+
+    def test_replacing_a_large_manifest_leaves_no_blob_behind(
+        self, store: JobStore, clock: ManualClock, blobs: BlobStore
+    ) -> None:
+        limit = self.item_limit(store)
+        job, _ = store.create(self.make_job(clock, manifest=self.big_manifest(limit, "a")))
+        first = self.blob_keys(blobs)
+        assert len(first) == 1
+        second = store.compare_and_set(job.replace(manifest=self.big_manifest(limit, "b")))
+        assert second is not None and store.get(job.id) == second
+        assert len(self.blob_keys(blobs)) == 1 and self.blob_keys(blobs) != first
+        small = store.compare_and_set(second.replace(manifest={"small": True}))
+        assert small is not None and store.get(job.id) == small
+        assert self.blob_keys(blobs) == set()
+        # A stale writer changes nothing, and leaves nothing either.
+        assert store.compare_and_set(second.replace(manifest=self.big_manifest(limit, "c"))) is None
+        assert store.get(job.id) == small
+        assert self.blob_keys(blobs) == set()
+
+    def test_expiry_takes_the_manifest_blob_with_its_job(
+        self, store: JobStore, clock: ManualClock, blobs: BlobStore
+    ) -> None:
+        limit = self.item_limit(store)
+        start = clock.now()
+        gone, _ = store.create(
+            self.make_job(clock, manifest=self.big_manifest(limit, "g"), expires_at=start + 10)
+        )
+        kept, _ = store.create(
+            self.make_job(clock, manifest=self.big_manifest(limit, "k"), expires_at=start + 1000)
+        )
+        forever, _ = store.create(self.make_job(clock, manifest=self.big_manifest(limit, "f")))
+        held = self.blob_keys(blobs)
+        assert len(held) == 3
+        clock.advance(20)
+        sweep = store.delete_expired(now=clock.now())
+        assert sweep.skipped == 0
+        # The manifest counts as removed; so does the job where the store sweeps itself.
+        assert sweep.removed == (2 if self.sweeps_expired else 1)
+        left = self.blob_keys(blobs)
+        assert len(left) == 2 and left < held
+        assert store.get(gone.id) is None
+        assert (store.get(kept.id), store.get(forever.id)) == (kept, forever)
+        assert store.delete_expired(now=clock.now()).removed == 0
+
+    def test_racing_writers_of_large_manifests_leave_only_the_winners_blob(
+        self, store: JobStore, clock: ManualClock, blobs: BlobStore
+    ) -> None:
+        limit = self.item_limit(store)
+        job_id = _new_id("job")
+
+        def create(i: int) -> tuple[Job, bool]:
+            job = self.make_job(clock, id=job_id, manifest=self.big_manifest(limit, f"c{i}"))
+            return store.create(job)
+
+        created = race(4, create, warmup=store.ping)
+        (winner,) = [job for job, won in created if won]
+        assert store.get(job_id) == winner
+        assert len(self.blob_keys(blobs)) == 1
+
+        def update(i: int) -> Job | None:
+            return store.compare_and_set(winner.replace(manifest=self.big_manifest(limit, f"u{i}")))
+
+        (saved,) = [job for job in race(4, update, warmup=store.ping) if job is not None]
+        assert store.get(job_id) == saved
+        assert len(self.blob_keys(blobs)) == 1
+
+    @pytest.mark.parametrize("damage", ["deleted", "altered"])
+    def test_a_job_whose_manifest_blob_is_damaged_is_contained_like_any_unreadable_job(
+        self, store: JobStore, clock: ManualClock, blobs: BlobStore, damage: str
+    ) -> None:
+        limit = self.item_limit(store)
+        good, _ = store.create(self.make_job(clock, status=JobStatus.SUCCEEDED))
+        job, _ = store.create(
+            self.make_job(clock, status=JobStatus.RUNNING, manifest=self.big_manifest(limit))
+        )
+        (key,) = self.blob_keys(blobs)
+        if damage == "deleted":
+            getattr(blobs, "delete")(key)  # noqa: B009 - not in this branch's blob port
+        else:
+            blobs.put(key, b'{"tag": "not the stored manifest"}', "application/json")
+        with pytest.raises(UnreadableRecordError) as caught:
+            store.get(job.id)
+        assert (caught.value.kind, caught.value.record_id) == ("job", job.id)
+        page = store.list_jobs("tenant-a")
+        assert (page.items, page.unreadable) == ([good], (job.id,))
+        scan = store.list_pending(updated_before=clock.now() + 1, limit=10)
+        assert (scan.items, scan.unreadable) == ([], (job.id,))
+        failed = store.fail_unreadable(job.id, now=clock.now())
+        assert failed is not None and failed.error is not None
+        assert failed.error.code == "unreadable_record"
+        assert store.get(job.id) == failed
+        assert self.blob_keys(blobs) == set()
 
     # ------------------------------------------------------------------ readiness
     def test_ping(self, store: JobStore) -> None:

@@ -13,16 +13,19 @@ from google.cloud import firestore
 from core.adapters.clock import ManualClock
 from core.adapters.stores import open_store
 from core.adapters.stores.firestore import FirestoreJobStore, doc_id, parse_url
+from core.ports import BlobStore
 from tests.contract.accepted_input import AcceptedInputContract
 from tests.contract.store_contract import StoreContract
+from tests.contract.store_outage import OUTAGE_LIMITS, StoreOutageContract
+from tests.support.blobs import MemoryBlobs
 
 
 class TestFirestoreStore(StoreContract, AcceptedInputContract):
     @pytest.fixture
     def store(
-        self, clock: ManualClock, firestore_host: str, collection_prefix: str
+        self, clock: ManualClock, blobs: BlobStore, firestore_host: str, collection_prefix: str
     ) -> Iterator[FirestoreJobStore]:
-        store = FirestoreJobStore(collection_prefix, clock=clock)
+        store = FirestoreJobStore(collection_prefix, clock=clock, blobs=blobs)
         yield store
         store.close()
 
@@ -54,6 +57,17 @@ class TestFirestoreStore(StoreContract, AcceptedInputContract):
         client = firestore.Client()
         client.collection(f"{store.prefix}_jobs").document(doc_id(job_id)).set(fields)
         client.close()
+
+
+class TestFirestoreOutage(StoreOutageContract):
+    @pytest.fixture
+    def unreachable_store(
+        self, endpoint: str, collection_prefix: str, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[FirestoreJobStore]:
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", endpoint)
+        store = FirestoreJobStore(collection_prefix, blobs=MemoryBlobs(), limits=OUTAGE_LIMITS)
+        yield store
+        store.close()
 
 
 def test_open_store_by_url(firestore_host: str, collection_prefix: str) -> None:

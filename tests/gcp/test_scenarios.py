@@ -134,11 +134,6 @@ def stack(
 
 
 class TestGcpScenarios(CloudScenarios):
-    # A mark on the inherited function would mark it for every cloud: wrap it here.
-    @pytest.mark.xfail(strict=True, reason="Firestore calls get deadlines with the store work")
-    def test_a_store_outage_answers_503_within_seconds(self, cloud) -> None:
-        super().test_a_store_outage_answers_503_within_seconds(cloud)
-
     @pytest.fixture
     def cloud(self, stack: GcpStack, repo_root: Path) -> GcpDriver:
         stack.simulator.config.error_rate = 0.0

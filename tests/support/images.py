@@ -20,7 +20,7 @@ def png(seed: int, size: int = 24) -> bytes:
 
 
 class ImageHost:
-    """GET /img/N.png -> a distinct PNG per N."""
+    """GET /img/N.png -> a distinct PNG per N (whatever query string follows)."""
 
     def __init__(self) -> None:
         class Handler(BaseHTTPRequestHandler):

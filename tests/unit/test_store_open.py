@@ -112,7 +112,9 @@ def test_backends_are_imported_only_when_their_scheme_is_used() -> None:
         assert "sqlite3" not in sys.modules, "sqlite3 imported for memory://"
         assert loaded() == {
             "core.adapters.stores.memory",
+            "core.adapters.stores._base",
             "core.adapters.stores._common",
+            "core.adapters.stores._manifests",
             "core.adapters.stores._records",
         }
         """

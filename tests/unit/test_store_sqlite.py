@@ -130,7 +130,15 @@ def test_connections_of_finished_threads_are_closed(db: Path, clock: ManualClock
 
 @pytest.mark.parametrize(
     "name",
-    ["_LIST_JOBS", "_LIST_JOBS_BY_STATUS", "_LIST_PENDING", "_GET_JOB", "_CAS_JOB", "_LOOKUP_KEY"],
+    [
+        "_LIST_JOBS",
+        "_LIST_JOBS_BY_STATUS",
+        "_LIST_PENDING",
+        "_GET_JOB",
+        "_CAS_JOB",
+        "_REPLACE_JOB",
+        "_GET_KEY",
+    ],
 )
 def test_queries_are_index_searches_without_sorting(db: Path, name: str) -> None:
     # A full scan or a temp b-tree sort works on a laptop and falls over at a million jobs.
@@ -152,6 +160,8 @@ def test_queries_are_index_searches_without_sorting(db: Path, name: str) -> None
         "updated_at": 1.0,
         "expires_at": None,
         "doc": "{}",
+        "old_version": 1,
+        "old_doc": "{}",
     }
     raw = sqlite3.connect(db)
     try:

@@ -77,17 +77,43 @@ from core.adapters.stores._common import check_limit, decode_cursor, encode_curs
 from core.adapters.stores._records import (
     dump_batch,
     dump_job,
-    is_readable_job,
     load_batch,
-    load_job,
-    read_row,
     unreadable_stand_in,
 )
+from core.adapters.stores._records import load_job as load_record
 from core.domain.errors import UnavailableError
 from core.domain.job import Job, JobStatus
-from core.ports import Batch, Clock, Page, Sweep
+from core.ports import Batch, BlobStore, Clock, Page, Sweep, UnreadableRecordError
 
 log = logging.getLogger("imggo.store")
+
+
+# This store predates core.adapters.stores._base.BaseJobStore (it keeps its own index
+# rows) and writes every manifest inline: a record naming a manifest blob is not ours.
+def load_job(job_id: str, doc: object) -> Job:
+    job, blob = load_record(job_id, doc)
+    if blob is not None:
+        raise UnreadableRecordError("job", job_id, "manifest blob in a table row")
+    return job
+
+
+def is_readable_job(job_id: str, doc: object) -> bool:
+    try:
+        load_job(job_id, doc)
+    except UnreadableRecordError:
+        return False
+    return True
+
+
+def read_row(job_id: str, doc: object) -> Job | None:
+    """One row of a scan: its job, or None when it cannot be decoded (logged by id and
+    reason, never content)."""
+    try:
+        return load_job(job_id, doc)
+    except UnreadableRecordError as exc:
+        log.warning("stored job %s cannot be read (%s); left out of the scan", job_id, exc.reason)
+        return None
+
 
 Entity = dict[str, Any]
 
@@ -233,7 +259,11 @@ class AzureTableJobStore:
         self._seen_lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Clock | None = None) -> AzureTableJobStore:
+    def from_url(
+        cls, url: str, *, clock: Clock | None = None, blobs: BlobStore | None = None
+    ) -> AzureTableJobStore:
+        # `blobs` is not used yet: this store predates BaseJobStore's large-manifest
+        # offload and refuses a document past its own limit instead (see _MAX_DOC_CHARS).
         table, shards = parse_url(url)
         return cls(table, clock=clock, pending_shards=shards)
 

@@ -8,28 +8,29 @@ number, a status one of ours). `dump_job` refuses (ValueError) what would not re
 back, so such data is stopped before it is stored; `load_job` turns whatever else a
 store holds - corrupted in place, written by buggy or newer code - into
 UnreadableRecordError, which names the record and never quotes it. Scans decode row
-by row (`page_of`): one bad row is named, the others are returned.
+by row (core.adapters.stores._base): one bad row is named, the others are returned.
 
-Field types are read off the dataclasses (Job, JobSource, JobError, Batch): a field
-added there is checked here without touching this module.
+A job whose manifest is kept in the blob store (core.adapters.stores._manifests) is
+stored with `manifest` null and a `manifest_blob` (ManifestRef) naming the blob; the
+manifest's own bytes are the same strict JSON (`dump_manifest`, `load_manifest`).
+
+Field types are read off the dataclasses (Job, JobSource, JobError, Batch, ManifestRef):
+a field added there is checked here without touching this module.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, Literal, TypeGuard, Union
 
 from core.domain.job import Job, JobError, JobSource, JobStatus
-from core.ports import Batch, Page, UnreadableRecordError
-
-log = logging.getLogger("imggo.store")
+from core.ports import Batch, UnreadableRecordError
 
 Check = Callable[[Any], bool]
 
@@ -37,6 +38,18 @@ UNREADABLE_RECORD = JobError(
     "unreadable_record",
     "the stored job could not be read, so it was failed; submit the image again",
 )
+MANIFEST_BLOB = "manifest_blob"  # the record key of a job's ManifestRef
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifestRef:
+    """Where a job's manifest is kept when its document would be too long for the
+    backend's item: the blob's key, and the SHA-256 (hex) and length of its bytes, so
+    a blob that is missing, cut short or replaced is caught when it is read back."""
+
+    key: str
+    sha256: str
+    size: int
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -156,6 +169,7 @@ class _Shape:
 
 _JOB = _Shape.of(Job)
 _BATCH = _Shape.of(Batch)
+_MANIFEST_REF = _Shape.of(ManifestRef)
 
 
 class _MisfitError(ValueError):
@@ -219,28 +233,70 @@ def _unreadable(kind: str, record_id: str, exc: Exception) -> UnreadableRecordEr
     return UnreadableRecordError(kind, record_id, reason)
 
 
-def dump_job(job: Job) -> str:
+def dump_job(job: Job, *, manifest_blob: ManifestRef | None = None) -> str:
     """One JSON document per job: what every store can keep, and the copy that makes a
-    caller's later mutation of `manifest` or `extras` unable to reach stored state."""
-    return _dump("job", job.id, _JOB, job.to_record())
+    caller's later mutation of `manifest` or `extras` unable to reach stored state.
+    With `manifest_blob`, the manifest is not in the document but named by it (the
+    caller passes the job without its manifest)."""
+    record = job.to_record()
+    if manifest_blob is not None:
+        record[MANIFEST_BLOB] = dataclasses.asdict(manifest_blob)
+    return _dump("job", job.id, _JOB, record)
 
 
-def load_job(job_id: str, doc: object) -> Job:
-    """The job stored as `doc` under `job_id`; UnreadableRecordError if `doc` is not a
-    document dump_job could have written."""
+def load_job(job_id: str, doc: object) -> tuple[Job, ManifestRef | None]:
+    """The job stored as `doc` under `job_id`, and where its manifest is when the
+    document does not hold it; UnreadableRecordError if `doc` is not a document
+    dump_job could have written."""
     try:
-        return Job.from_record(_parse(_JOB, doc))
+        record = _parse(_JOB, doc)
+        job = Job.from_record(record)
+        blob = record.get(MANIFEST_BLOB)
+        return job, None if blob is None else _manifest_ref(blob)
     except Exception as exc:  # anything a bad document can make decoding raise
         # `from None`: the cause's message may quote the document.
         raise _unreadable("job", job_id, exc) from None
 
 
-def is_readable_job(job_id: str, doc: object) -> bool:
+def _manifest_ref(blob: object) -> ManifestRef:
+    if not isinstance(blob, dict):
+        raise _MisfitError(MANIFEST_BLOB)
+    misfit = _MANIFEST_REF.misfit(blob)
+    if misfit is not None:
+        raise _MisfitError(f"{MANIFEST_BLOB}.{misfit}")
+    return ManifestRef(blob["key"], blob["sha256"], blob["size"])
+
+
+def manifest_blob_of(doc: object) -> ManifestRef | None:
+    """The ManifestRef a stored document names, even when the rest of it cannot be
+    read (its blob must still go when the record is replaced); None when it names none,
+    or is not even a JSON object."""
     try:
-        load_job(job_id, doc)
-    except UnreadableRecordError:
-        return False
-    return True
+        record = _DECODER.decode(doc) if isinstance(doc, str) else None
+        blob = record.get(MANIFEST_BLOB) if isinstance(record, dict) else None
+        return None if blob is None else _manifest_ref(blob)
+    except Exception:  # the document's trouble: it names no blob we could trust
+        return None
+
+
+def dump_manifest(manifest: dict[str, Any]) -> bytes:
+    """A manifest alone, as the blob that holds it (the same strict, ASCII JSON as a
+    document; the job around it has already been checked by dump_job)."""
+    return _ENCODER.encode(manifest).encode("ascii")
+
+
+def load_manifest(job_id: str, data: bytes) -> dict[str, Any]:
+    """A manifest read back from its blob; UnreadableRecordError (for the job) if it is
+    not one dump_manifest could have written."""
+    try:
+        text = data.decode("ascii")
+        manifest = _DECODER.decode(text)
+        if not isinstance(manifest, dict):
+            raise TypeError("a manifest is a JSON object")
+        _check_text(text, manifest)
+    except Exception as exc:  # anything a bad blob can make decoding raise
+        raise _unreadable("job", job_id, exc) from None
+    return manifest
 
 
 def dump_batch(batch: Batch) -> str:
@@ -253,30 +309,6 @@ def load_batch(batch_id: str, doc: object) -> Batch:
         return Batch.from_record(_parse(_BATCH, doc))
     except Exception as exc:  # anything a bad document can make decoding raise
         raise _unreadable("batch", batch_id, exc) from None
-
-
-def read_row(job_id: str, doc: object) -> Job | None:
-    """One row of a scan: its job, or None when it cannot be decoded (logged by id and
-    reason, never content)."""
-    try:
-        return load_job(job_id, doc)
-    except UnreadableRecordError as exc:
-        log.warning("stored job %s cannot be read (%s); left out of the scan", job_id, exc.reason)
-        return None
-
-
-def page_of(rows: Iterable[tuple[str, object]], next_cursor: str | None = None) -> Page:
-    """A scan's (job id, stored document) rows, each decoded on its own: the readable
-    ones as jobs, in order, the others named by id."""
-    jobs: list[Job] = []
-    unreadable: list[str] = []
-    for job_id, doc in rows:
-        job = read_row(job_id, doc)
-        if job is None:
-            unreadable.append(job_id)
-        else:
-            jobs.append(job)
-    return Page(jobs, next_cursor, tuple(unreadable))
 
 
 def unreadable_stand_in(

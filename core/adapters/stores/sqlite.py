@@ -1,7 +1,8 @@
 """The embedded JobStore: one SQLite file, safe for many threads and many processes.
 
 The file handling (a connection per thread, WAL, group commit, schema versions) is
-core.adapters.sqlite.database's. What is particular to jobs:
+core.adapters.sqlite.database's; what every store decides is core.adapters.stores._base's.
+What is particular to jobs in SQLite:
 - Every write that depends on what is stored is a single conditional statement (insert
   on conflict, update where version = ?) judged by its rowcount, or several statements
   inside one write transaction, which holds the write lock from its start: a deferred
@@ -9,6 +10,8 @@ core.adapters.sqlite.database's. What is particular to jobs:
 - A job is one JSON document (what every store keeps) plus copies of the fields that
   are filtered or sorted on, so listings are index scans, never document parsing, and
   a row whose document cannot be decoded can still be listed past, swept and failed.
+- A TEXT value holds up to a billion bytes, far beyond any job the HTTP surface takes:
+  every manifest is kept inline (max_doc_bytes None), so no row ever names a blob.
 """
 
 from __future__ import annotations
@@ -18,20 +21,22 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from core.adapters.clock import SystemClock
 from core.adapters.sqlite.database import SqliteDatabase, path_from_url
-from core.adapters.stores._common import check_limit, decode_cursor, encode_cursor
-from core.adapters.stores._records import (
-    dump_batch,
-    dump_job,
-    is_readable_job,
-    load_batch,
-    load_job,
-    page_of,
-    unreadable_stand_in,
+from core.adapters.stores._base import (
+    BaseJobStore,
+    BatchRow,
+    JobRow,
+    Listing,
+    Query,
+    ScanRow,
+    Seen,
+    StoredBatch,
+    StoredJob,
+    StoredKey,
+    Written,
 )
-from core.domain.job import Job, JobStatus
-from core.ports import Batch, Clock, Page, Sweep
+from core.domain.job import Job
+from core.ports import BlobStore, Clock, Sweep
 
 SCHEMA_VERSION = 1
 """Kept in PRAGMA user_version. A file written by newer code is refused, not misread."""
@@ -95,34 +100,33 @@ _CAS_JOB = f"""
         doc = :doc
     WHERE id = :id AND version = :expected AND {_LIVE}
 """  # noqa: S608 - only constant fragments are interpolated
-_GET_JOB = f"SELECT doc FROM jobs WHERE id = :id AND {_LIVE}"  # noqa: S608
-_GET_JOB_ROW = f"""
-    SELECT tenant, created_at, expires_at, version, doc FROM jobs WHERE id = :id AND {_LIVE}
-"""  # noqa: S608
-# Inside the write transaction that read the row: nobody else can have written it since.
-_REPLACE_JOB = """
+_JOB_COLUMNS = "id, doc, expires_at, version, tenant, created_at"  # a StoredJob's order
+_GET_JOB = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = :id"  # noqa: S608
+_GET_LIVE_JOB = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = :id AND {_LIVE}"  # noqa: S608
+# Only over the very row read: any write since has changed its version or its document.
+_REPLACE_JOB = f"""
     UPDATE jobs SET
         tenant = :tenant, status = :status, pending = :pending, version = :version,
         created_at = :created_at, updated_at = :updated_at, expires_at = :expires_at,
         doc = :doc
-    WHERE id = :id
-"""
+    WHERE id = :id AND version IS :old_version AND doc IS :old_doc AND {_LIVE}
+"""  # noqa: S608
 
 # The cursor bound is always present (+inf on the first page) so there is one plan per
 # listing shape. The row-value comparison is a range on the index, not a filter.
 _LIST_JOBS = f"""
-    SELECT id, doc, created_at FROM jobs
+    SELECT id, doc, expires_at, created_at FROM jobs
     WHERE tenant = :tenant AND (created_at, id) < (:after_created, :after_id) AND {_LIVE}
     ORDER BY created_at DESC, id DESC LIMIT :limit
 """  # noqa: S608
 _LIST_JOBS_BY_STATUS = f"""
-    SELECT id, doc, created_at FROM jobs
+    SELECT id, doc, expires_at, created_at FROM jobs
     WHERE tenant = :tenant AND status = :status
       AND (created_at, id) < (:after_created, :after_id) AND {_LIVE}
     ORDER BY created_at DESC, id DESC LIMIT :limit
 """  # noqa: S608
 _LIST_PENDING = f"""
-    SELECT id, doc FROM jobs
+    SELECT id, doc, expires_at, updated_at FROM jobs
     WHERE pending = 1 AND updated_at < :updated_before AND {_LIVE}
     ORDER BY updated_at, id LIMIT :limit
 """  # noqa: S608
@@ -138,7 +142,7 @@ _CLAIM_KEY = """
                           THEN excluded.expires_at ELSE keys.expires_at END
     RETURNING job_id
 """
-_LOOKUP_KEY = f"SELECT job_id FROM keys WHERE key = :key AND {_LIVE}"  # noqa: S608
+_GET_KEY = "SELECT job_id, expires_at FROM keys WHERE key = :key"
 
 _CREATE_BATCH = """
     INSERT INTO batches (id, tenant, created_at, expires_at, doc)
@@ -148,7 +152,8 @@ _CREATE_BATCH = """
         expires_at = excluded.expires_at, doc = excluded.doc
     WHERE batches.expires_at IS NOT NULL AND batches.expires_at <= :now
 """
-_GET_BATCH = f"SELECT doc FROM batches WHERE id = :id AND {_LIVE}"  # noqa: S608
+_GET_BATCH = "SELECT doc, expires_at FROM batches WHERE id = :id"
+_GET_LIVE_BATCH = f"SELECT doc, expires_at FROM batches WHERE id = :id AND {_LIVE}"  # noqa: S608
 
 _DELETE_EXPIRED = tuple(
     f"DELETE FROM {table} WHERE expires_at IS NOT NULL AND expires_at <= :now"  # noqa: S608
@@ -156,7 +161,7 @@ _DELETE_EXPIRED = tuple(
 )
 
 
-class SqliteJobStore:
+class SqliteJobStore(BaseJobStore):
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -164,8 +169,7 @@ class SqliteJobStore:
         clock: Clock | None = None,
         busy_timeout_s: float = 5.0,
     ) -> None:
-        # The clock judges expiry for reads that take no `now` (get, list_*).
-        self._clock: Clock = clock or SystemClock()
+        super().__init__(clock=clock)
         self._db = SqliteDatabase(
             path,
             schema=_SCHEMA,
@@ -176,30 +180,18 @@ class SqliteJobStore:
         self.path = self._db.path
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Clock | None = None) -> SqliteJobStore:
+    def from_url(
+        cls, url: str, *, clock: Clock | None = None, blobs: BlobStore | None = None
+    ) -> SqliteJobStore:
+        # `blobs` is not needed: SQLite has no item limit a manifest meets (kept inline).
         return cls(path_from_url(url), clock=clock)
 
-    # ------------------------------------------------------------------ jobs
-    def create(self, job: Job) -> tuple[Job, bool]:
-        stored = job.replace(version=1)
-        params = _job_params(stored, now=self._clock.now())
-        # The common case (we create it) is one statement; only a lost race reads after.
-        if self._write_returning(_CREATE_JOB, params):
-            return load_job(job.id, params["doc"]), True
-
-        def create_or_read(conn: sqlite3.Connection) -> str | None:
-            if conn.execute(_CREATE_JOB, params).fetchall():
-                return None  # it expired meanwhile: ours now
-            # Same transaction: the live job that beat us cannot vanish before we read it.
-            return str(conn.execute(_GET_JOB, params).fetchone()[0])
-
-        existing = self._db.write(create_or_read)
-        doc = existing if existing is not None else params["doc"]
-        return load_job(job.id, doc), existing is None
-
+    # ------------------------------------------------------------------ bulk
     def create_many(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
+        """`create` for each, in one write transaction."""
         now = self._clock.now()
-        all_params = [_job_params(job.replace(version=1), now=now) for job in jobs]
+        encoded = [self._overflow.encode(job.replace(version=1)) for job in jobs]
+        all_params = [_job_params(JobRow.of(e.job, e.doc), now) for e in encoded]
 
         def create_all(conn: sqlite3.Connection) -> list[str | None]:
             found: list[str | None] = []
@@ -207,92 +199,19 @@ class SqliteJobStore:
                 if conn.execute(_CREATE_JOB, params).fetchall():
                     found.append(None)
                 else:
-                    found.append(str(conn.execute(_GET_JOB, params).fetchone()[0]))
+                    found.append(str(conn.execute(_GET_LIVE_JOB, params).fetchone()[1]))
             return found
 
         existing = self._db.write(create_all)
         return [
-            (load_job(params["id"], doc if doc is not None else params["doc"]), doc is None)
-            for params, doc in zip(all_params, existing, strict=True)
+            (e.read_back(), True) if doc is None else (self._decode(e.job.id, doc)[0], False)
+            for e, doc in zip(encoded, existing, strict=True)
         ]
-
-    def get(self, job_id: str) -> Job | None:
-        row = self._conn().execute(_GET_JOB, {"id": job_id, "now": self._clock.now()}).fetchone()
-        return None if row is None else load_job(job_id, row[0])
-
-    def compare_and_set(self, job: Job) -> Job | None:
-        written = job.replace(version=job.version + 1)
-        params = _job_params(written, now=self._clock.now())
-        params["expected"] = job.version
-        if self._write(_CAS_JOB, params) != 1:
-            return None
-        return load_job(job.id, params["doc"])
-
-    def fail_unreadable(self, job_id: str, *, now: float) -> Job | None:
-        def replace(conn: sqlite3.Connection) -> str | None:
-            # One write transaction: it holds the write lock from its start, so the row
-            # read here is still the row replaced below.
-            row = conn.execute(_GET_JOB_ROW, {"id": job_id, "now": now}).fetchone()
-            if row is None or is_readable_job(job_id, row[4]):
-                return None
-            tenant, created_at, expires_at, version, _ = row
-            failed = unreadable_stand_in(
-                job_id,
-                tenant=tenant,
-                created_at=created_at,
-                expires_at=expires_at,
-                version=version,
-                now=now,
-            )
-            params = _job_params(failed, now=now)
-            conn.execute(_REPLACE_JOB, params)
-            return str(params["doc"])
-
-        doc = self._db.write(replace)
-        return None if doc is None else load_job(job_id, doc)
-
-    def list_jobs(
-        self,
-        tenant: str,
-        *,
-        status: JobStatus | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page:
-        check_limit(limit)
-        after_created, after_id = (
-            decode_cursor(cursor) if cursor is not None else (float("inf"), "")
-        )
-        params: dict[str, Any] = {
-            "tenant": tenant,
-            "after_created": after_created,
-            "after_id": after_id,
-            "now": self._clock.now(),
-            "limit": limit + 1,  # one more than asked tells whether another page exists
-        }
-        if status is None:
-            sql = _LIST_JOBS
-        else:
-            sql, params["status"] = _LIST_JOBS_BY_STATUS, status.value
-        rows = self._conn().execute(sql, params).fetchall()
-        page = rows[:limit]
-        # From the row's own columns: the cursor may stop on a row whose doc is unreadable.
-        next_cursor = encode_cursor((page[-1][2], page[-1][0])) if len(rows) > limit else None
-        return page_of(((row[0], row[1]) for row in page), next_cursor)
-
-    def list_pending(self, *, updated_before: float, limit: int) -> Page:
-        check_limit(limit)
-        params = {"updated_before": updated_before, "now": self._clock.now(), "limit": limit}
-        return page_of((row[0], row[1]) for row in self._conn().execute(_LIST_PENDING, params))
-
-    # ------------------------------------------------------------------ lookup keys
-    def claim_key(self, key: str, job_id: str, *, expires_at: float | None, now: float) -> str:
-        params = {"key": key, "job_id": job_id, "expires_at": expires_at, "now": now}
-        return str(self._write_returning(_CLAIM_KEY, params)[0][0])
 
     def claim_many(
         self, claims: Sequence[tuple[str, str, float | None]], *, now: float
     ) -> list[str]:
+        """`claim_key` for each, in one write transaction."""
         rows = [
             {"key": key, "job_id": job_id, "expires_at": expires_at, "now": now}
             for key, job_id, expires_at in claims
@@ -301,42 +220,95 @@ class SqliteJobStore:
             lambda conn: [str(conn.execute(_CLAIM_KEY, row).fetchall()[0][0]) for row in rows]
         )
 
-    def lookup_key(self, key: str, *, now: float) -> str | None:
-        row = self._conn().execute(_LOOKUP_KEY, {"key": key, "now": now}).fetchone()
-        return None if row is None else str(row[0])
+    # ------------------------------------------------------------------ jobs
+    def _get_job(self, job_id: str) -> StoredJob | None:
+        row = self._conn().execute(_GET_JOB, {"id": job_id}).fetchone()
+        return None if row is None else StoredJob(*row)
 
-    def release_key(self, key: str, job_id: str) -> None:
+    def _put_job_if_absent(self, row: JobRow, now: float) -> Written | StoredJob:
+        params = _job_params(row, now)
+        # The common case (we create it) is one statement; only a lost race reads after.
+        if self._write_returning(_CREATE_JOB, params):
+            return Written()
+
+        def create_or_read(conn: sqlite3.Connection) -> StoredJob | None:
+            if conn.execute(_CREATE_JOB, params).fetchall():
+                return None  # it expired meanwhile: ours now
+            # Same transaction: the live job that beat us cannot vanish before we read it.
+            return StoredJob(*conn.execute(_GET_LIVE_JOB, params).fetchone())
+
+        found = self._db.write(create_or_read)
+        return Written() if found is None else found
+
+    def _put_job_if_version(
+        self, row: JobRow, *, expected: int, seen: Seen | None, now: float
+    ) -> Written | None:
+        params = _job_params(row, now)
+        params["expected"] = expected
+        return Written() if self._write(_CAS_JOB, params) == 1 else None
+
+    def _replace_job(self, old: StoredJob, row: JobRow, now: float) -> Written | None:
+        params = _job_params(row, now)
+        params["old_version"], params["old_doc"] = old.version, old.doc
+        return Written() if self._write(_REPLACE_JOB, params) == 1 else None
+
+    def _query_page(
+        self, query: Query, resume: object | None, limit: int, now: float
+    ) -> tuple[Sequence[ScanRow], object | None]:
+        # Expiry is judged in SQL (`now`), so every row returned is live: one read is
+        # always enough, and there is nothing to resume.
+        params: dict[str, Any] = {"now": now, "limit": limit}
+        if isinstance(query, Listing):
+            # The bound is always present (+inf on the first page): one plan per shape.
+            params["after_created"], params["after_id"] = query.after or (float("inf"), "")
+            params["tenant"] = query.tenant
+            if query.status is None:
+                sql = _LIST_JOBS
+            else:
+                sql, params["status"] = _LIST_JOBS_BY_STATUS, query.status
+        else:
+            sql, params["updated_before"] = _LIST_PENDING, query.updated_before
+        rows = self._conn().execute(sql, params).fetchall()
+        return [ScanRow(job_id, doc, exp, (at, job_id)) for job_id, doc, exp, at in rows], None
+
+    # ------------------------------------------------------------------ lookup keys
+    def _claim_key(self, key: str, job_id: str, expires_at: float | None, now: float) -> str:
+        params = {"key": key, "job_id": job_id, "expires_at": expires_at, "now": now}
+        return str(self._write_returning(_CLAIM_KEY, params)[0][0])
+
+    def _get_key(self, key: str) -> StoredKey | None:
+        row = self._conn().execute(_GET_KEY, {"key": key}).fetchone()
+        return None if row is None else StoredKey(str(row[0]), row[1])
+
+    def _release_key(self, key: str, job_id: str) -> None:
         self._write(
             "DELETE FROM keys WHERE key = :key AND job_id = :job_id", {"key": key, "job_id": job_id}
         )
 
     # ------------------------------------------------------------------ batches
-    def create_batch(self, batch: Batch) -> tuple[Batch, bool]:
-        doc = dump_batch(batch)
+    def _put_batch_if_absent(self, row: BatchRow, now: float) -> StoredBatch | None:
         params = {
-            "id": batch.id,
-            "tenant": batch.tenant,
-            "created_at": batch.created_at,
-            "expires_at": batch.expires_at,
-            "doc": doc,
-            "now": self._clock.now(),
+            "id": row.id,
+            "tenant": row.tenant,
+            "created_at": row.created_at,
+            "expires_at": row.expires_at,
+            "doc": row.doc,
+            "now": now,
         }
 
-        def create(conn: sqlite3.Connection) -> str | None:
+        def create(conn: sqlite3.Connection) -> StoredBatch | None:
             if conn.execute(_CREATE_BATCH, params).rowcount == 1:
                 return None
-            return str(conn.execute(_GET_BATCH, params).fetchone()[0])
+            return StoredBatch(*conn.execute(_GET_LIVE_BATCH, params).fetchone())
 
-        existing = self._db.write(create)
-        return load_batch(batch.id, existing if existing is not None else doc), existing is None
+        return self._db.write(create)
 
-    def get_batch(self, batch_id: str) -> Batch | None:
-        row = self._conn().execute(_GET_BATCH, {"id": batch_id, "now": self._clock.now()})
-        found = row.fetchone()
-        return None if found is None else load_batch(batch_id, found[0])
+    def _get_batch(self, batch_id: str) -> StoredBatch | None:
+        row = self._conn().execute(_GET_BATCH, {"id": batch_id}).fetchone()
+        return None if row is None else StoredBatch(*row)
 
     # ------------------------------------------------------------------ housekeeping
-    def delete_expired(self, *, now: float) -> Sweep:
+    def _delete_expired(self, now: float) -> Sweep:
         # On the expires_at column alone, never the document: unreadable rows go too. One
         # statement per table, all or nothing: there is no row it could skip.
         removed = self._db.write(
@@ -364,17 +336,17 @@ class SqliteJobStore:
         return self._db.write(lambda conn: int(conn.execute(sql, params).rowcount), statement=True)
 
 
-def _job_params(job: Job, *, now: float) -> dict[str, Any]:
+def _job_params(row: JobRow, now: float) -> dict[str, Any]:
     return {
-        "id": job.id,
-        "tenant": job.tenant,
-        "status": job.status.value,
-        "pending": 0 if job.terminal else 1,
-        "version": job.version,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-        "expires_at": job.expires_at,
-        "doc": dump_job(job),
+        "id": row.id,
+        "tenant": row.tenant,
+        "status": row.status,
+        "pending": 1 if row.pending else 0,
+        "version": row.version,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "expires_at": row.expires_at,
+        "doc": row.doc,
         "now": now,
     }
 
