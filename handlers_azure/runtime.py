@@ -5,7 +5,7 @@ it: the Table Storage store, the Queue Storage work queue, the Blob container of
 uploads, /tmp as the writable directory. Secrets: the documented default is a Key Vault
 reference in the app setting itself (`@Microsoft.KeyVault(SecretUri=...)`), resolved by
 the platform into a plain variable; for rotation without a restart, NAME_SECRET_REF
-names a Key Vault secret read directly (core.adapters.azure.key_vault) behind the core's
+names a Key Vault secret read directly (core.adapters.azure.keyvault_secrets) behind the core's
 caching policy. Metrics are structured log lines (Azure Monitor log queries); log lines
 carry the invocation id, the operation id (from traceparent) and the request id.
 """

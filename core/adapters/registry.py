@@ -4,7 +4,7 @@
     store     memory sqlite dynamodb firestore azuretables
     blobs     memory file sqlite s3 gs azureblob
     queue     sqs pubsub azurequeue  (no URL, or local://: inline / the in-process pool)
-    secrets   env aws gcp     (the reader a platform's NAME_SECRET_REF names point into)
+    secrets   env aws gcp azurekv  (the reader a platform's NAME_SECRET_REF names point into)
 
 Each entry is "module:callable", where the callable takes the URL (and keyword
 options such as the store's `clock`) and returns the adapter. A function deployed on
@@ -44,6 +44,7 @@ ADAPTERS: dict[Kind, dict[str, str]] = {
         "env": "core.adapters.secrets:env_from_url",
         "aws": "core.adapters.aws.secrets:from_url",
         "gcp": "core.adapters.gcp.secret_manager:from_url",
+        "azurekv": "core.adapters.azure.keyvault_secrets:from_url",
     },
 }
 

@@ -12,13 +12,10 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import azure.functions as func
-import azure.functions.queue
 import pytest
 from azure.storage.queue import QueueClient
 
@@ -33,11 +30,12 @@ from core.service.messages import encode_work_item
 from handlers_azure import runtime
 from imggo_simulator import DEMO_API_KEY, SimulatorConfig, SimulatorServer
 from tests.azure.conftest import unique
+from tests.azure.functions_host import HOST_JSON, MAX_DEQUEUE, ROOT, QueueHost
+from tests.azure.functions_host import call_http as http_function
+from tests.azure.functions_host import functions as host_functions
 from tests.contract.store_contract import StoreContract
 from tests.support.images import png
 
-ROOT = Path(__file__).resolve().parents[2]
-HOST_JSON = json.loads((ROOT / "host.json").read_text())
 API_KEY = "azure-test-key-tenant-a"
 FUNCTIONS = {"http_api", "queue_work", "queue_poison", "upload_landed", "reconcile"}
 
@@ -73,20 +71,9 @@ def test_host_json_sets_the_rules_the_handlers_rely_on() -> None:
     assert queues["maxDequeueCount"] >= 2
 
 
-class Context:
-    """The attributes of azure.functions.Context the functions read."""
-
-    def __init__(self) -> None:
-        self.invocation_id = uuid.uuid4().hex
-        self.function_name = "test"
-        self.trace_context = None
-
-
 @pytest.fixture(scope="module")
 def functions() -> dict[str, Any]:
-    import function_app
-
-    return {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+    return host_functions()
 
 
 @pytest.fixture
@@ -121,16 +108,7 @@ def azure_app(storage: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
 
 def call_http(functions: dict[str, Any], method: str, path: str, **kw: Any) -> func.HttpResponse:
     headers = {"Authorization": f"Bearer {API_KEY}", **kw.pop("headers", {})}
-    request = func.HttpRequest(
-        method,
-        f"http://localhost{path}",
-        headers=headers,
-        params={},
-        route_params={},
-        body=kw.pop("body", b""),
-    )
-    response: func.HttpResponse = functions["http_api"](request, Context())
-    return response
+    return http_function(method, f"http://localhost{path}", headers, kw.pop("body", b""))
 
 
 def test_a_binary_upload_through_the_http_function_becomes_a_job(
@@ -155,42 +133,12 @@ def test_a_binary_upload_through_the_http_function_becomes_a_job(
     assert call_http(functions, "GET", "/v1/jobs", headers={"Authorization": ""}).status_code == 401
 
 
-def host_loop(functions: dict[str, Any], connection: str, queue: str, *, rounds: int) -> list[str]:
-    """The Functions host's queue rules, per host.json: base64 text decoded; a function
-    that raises leaves the message to reappear (the visibility timeout, here at once);
-    once it has been dequeued maxDequeueCount times it is moved to `<queue>-poison`,
-    which is then delivered to the poison function. Returns what happened, in order."""
-    max_dequeue = HOST_JSON["extensions"]["queues"]["maxDequeueCount"]
-    work = QueueClient.from_connection_string(connection, queue)
-    poison = QueueClient.from_connection_string(connection, f"{queue}-poison")
-    events: list[str] = []
-    for _ in range(rounds):
-        delivered = False
-        for client, name in ((work, "queue_work"), (poison, "queue_poison")):
-            for message in client.receive_messages(max_messages=16, visibility_timeout=30):
-                delivered = True
-                body = base64.b64decode(message.content)
-                binding = azure.functions.queue.QueueMessage(
-                    id=message.id, body=body, dequeue_count=message.dequeue_count
-                )
-                try:
-                    functions[name](binding, Context())
-                except Exception:
-                    if message.dequeue_count >= max_dequeue:
-                        poison.send_message(message.content)  # already base64, as the host
-                        client.delete_message(message)
-                        events.append("poisoned")
-                    else:
-                        client.update_message(message, visibility_timeout=0)
-                        events.append("redelivered")
-                    continue
-                client.delete_message(message)
-                events.append(f"{name}: done")
-        if not delivered:
-            break
-    work.close()
-    poison.close()
-    return events
+def host_loop(connection: str, queue: str, *, rounds: int) -> list[str]:
+    host = QueueHost(connection, queue)
+    try:
+        return host.run(rounds=rounds)
+    finally:
+        host.close()
 
 
 def test_a_message_that_keeps_failing_ends_in_the_poison_queue_and_its_job_failed(
@@ -201,9 +149,8 @@ def test_a_message_that_keeps_failing_ends_in_the_poison_queue_and_its_job_faile
     job, _ = store.create(StoreContract.make_job(clock, status=JobStatus.ACCEPTED))
     azure_app["simulator"].config.error_rate = 1.0  # ImgGo answers 5xx: transient
     StorageQueue(azure_app["queue"]).send([WorkItem(job.id)])
-    events = host_loop(functions, azure_app["storage"], azure_app["queue"], rounds=20)
-    max_dequeue = HOST_JSON["extensions"]["queues"]["maxDequeueCount"]
-    assert events == ["redelivered"] * (max_dequeue - 1) + ["poisoned", "queue_poison: done"]
+    events = host_loop(azure_app["storage"], azure_app["queue"], rounds=20)
+    assert events == ["redelivered"] * (MAX_DEQUEUE - 1) + ["poisoned", "queue_poison: done"]
     failed = store.get(job.id)
     assert failed is not None and failed.status is JobStatus.FAILED
     assert failed.error is not None and failed.error.code == "poison_message"
@@ -215,7 +162,5 @@ def test_a_message_we_did_not_write_is_acknowledged_at_once(
     client = QueueClient.from_connection_string(azure_app["storage"], azure_app["queue"])
     client.send_message(base64.b64encode(b"not ours").decode())
     client.close()
-    assert host_loop(functions, azure_app["storage"], azure_app["queue"], rounds=5) == [
-        "queue_work: done"
-    ]
+    assert host_loop(azure_app["storage"], azure_app["queue"], rounds=5) == ["queue_work: done"]
     assert encode_work_item(WorkItem("x"))  # the wire format the adapter writes

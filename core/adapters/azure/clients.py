@@ -30,13 +30,17 @@ ACCOUNT_SETTINGS = ("AzureWebJobsStorage__accountName", "AZURE_STORAGE_ACCOUNT")
 
 def call_options(limits: CallLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """azure-core pipeline keywords bounding one call: timeouts, tries, backoff (Tables
-    and Key Vault use azure-core's RetryPolicy, which reads these)."""
+    and Key Vault use azure-core's RetryPolicy, which reads these). `timeout` is the
+    policy's deadline for starting another try (its default is a week): without it a
+    store that accepts connections and never answers holds a call for every try's full
+    read timeout, longer than an HTTP request may wait for its 503."""
     return {
         "connection_timeout": limits.connect_s,
         "read_timeout": limits.read_s,
         "retry_total": limits.attempts - 1,  # retries, not tries
         "retry_backoff_factor": 0.4,
         "retry_backoff_max": 2,
+        "timeout": limits.retry_s,
     }
 
 

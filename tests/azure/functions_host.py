@@ -1,0 +1,165 @@
+"""The parts of the Functions host a test needs, around the real function objects.
+
+No Functions host runs on these machines (/work/shared/AZURE.md), so the tests stand in
+for the little of it the app relies on:
+
+- `functions()`: the user functions `function_app.py` registers, indexed once (a second
+  `get_functions()` raises "does not have a unique function name").
+- `Context`: the attributes of azure.functions.Context the functions read.
+- `QueueHost`: host.json's queue rules against Azurite - base64 text decoded; a function
+  that raises leaves the message to reappear (the visibility timeout, here at once);
+  once it has been dequeued `maxDequeueCount` times it is moved to `<queue>-poison`,
+  which is delivered to the poison function.
+- `HttpTriggerShim`: a loopback HTTP server translating real requests to
+  func.HttpRequest for the HTTP function (ImgGo's webhooks reach the app this way).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any, Literal
+
+import azure.functions as func
+import azure.functions.queue
+from azure.storage.queue import QueueClient, QueueMessage
+
+from tests.support.loopback import base_url, serve_on_loopback, stop
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST_JSON: dict[str, Any] = json.loads((ROOT / "host.json").read_text())
+MAX_DEQUEUE: int = HOST_JSON["extensions"]["queues"]["maxDequeueCount"]
+
+
+class Context:
+    """The attributes of azure.functions.Context the functions read."""
+
+    def __init__(self) -> None:
+        self.invocation_id = uuid.uuid4().hex
+        self.function_name = "test"
+        self.trace_context = None
+
+
+@functools.cache
+def functions() -> dict[str, Any]:
+    """Function name -> the user function, from `function_app.py` in this process."""
+    import function_app
+
+    return {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+
+
+Handling = Literal["done", "redelivered", "poisoned"]
+
+
+@dataclass(frozen=True)
+class Handled:
+    function: str
+    body: bytes
+    outcome: Handling
+
+    @property
+    def event(self) -> str:
+        return f"{self.function}: done" if self.outcome == "done" else self.outcome
+
+
+class QueueHost:
+    """The host's queue trigger for the work queue and its poison queue."""
+
+    def __init__(self, connection: str, queue: str) -> None:
+        self.work = QueueClient.from_connection_string(connection, queue)
+        self.poison = QueueClient.from_connection_string(connection, f"{queue}-poison")
+
+    def receive(self, client: QueueClient, limit: int) -> list[QueueMessage]:
+        got: list[QueueMessage] = []
+        for _ in range(3):  # a receive may return fewer than are waiting
+            want = min(32, limit - len(got))
+            if want <= 0:
+                break
+            got += list(client.receive_messages(max_messages=want, visibility_timeout=30))
+        return got
+
+    def handle(self, client: QueueClient, name: str, message: QueueMessage) -> Handled:
+        body = base64.b64decode(message.content)
+        binding = azure.functions.queue.QueueMessage(
+            id=message.id, body=body, dequeue_count=message.dequeue_count
+        )
+        try:
+            functions()[name](binding, Context())
+        except Exception:
+            if message.dequeue_count >= MAX_DEQUEUE:
+                self.poison.send_message(message.content)  # already base64, as the host
+                client.delete_message(message)
+                return Handled(name, body, "poisoned")
+            client.update_message(message, visibility_timeout=0)
+            return Handled(name, body, "redelivered")
+        client.delete_message(message)
+        return Handled(name, body, "done")
+
+    def deliver_work(self, limit: int) -> list[Handled]:
+        """One pull of up to `limit` work messages, each handed to the worker."""
+        return [self.handle(self.work, "queue_work", m) for m in self.receive(self.work, limit)]
+
+    def run(self, *, rounds: int) -> list[str]:
+        """Both queues until they are empty (at most `rounds` pulls); what happened."""
+        events: list[str] = []
+        for _ in range(rounds):
+            delivered = False
+            for client, name in ((self.work, "queue_work"), (self.poison, "queue_poison")):
+                for message in client.receive_messages(max_messages=16, visibility_timeout=30):
+                    delivered = True
+                    events.append(self.handle(client, name, message).event)
+            if not delivered:
+                break
+        return events
+
+    def close(self) -> None:
+        self.work.close()
+        self.poison.close()
+
+
+def call_http(
+    method: str, url: str, headers: dict[str, str], body: bytes = b""
+) -> func.HttpResponse:
+    """One invocation of the HTTP function, as the host makes it."""
+    request = func.HttpRequest(method, url, headers=headers, params={}, route_params={}, body=body)
+    response: func.HttpResponse = functions()["http_api"](request, Context())
+    return response
+
+
+class HttpTriggerShim:
+    """The host's HTTP front on loopback: real requests in, func.HttpRequest through the
+    HTTP function, its func.HttpResponse back out."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                host = self.headers.get("Host", "127.0.0.1")
+                answer = call_http(
+                    self.command, f"http://{host}{self.path}", dict(self.headers.items()), body
+                )
+                data = answer.get_body() or b""
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.items():
+                    if name.lower() != "content-length":
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = serve_on_loopback(Handler)
+        self.url = base_url(self.httpd)
+
+    def close(self) -> None:
+        stop(self.httpd)
