@@ -4,6 +4,7 @@ property-size split, transactions over 100 operations."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,16 +61,42 @@ def plant_entities(
         )
 
 
+def _no_offload(name: str) -> Any:
+    """The contract's large-manifest test `name`, expected to fail here: this store is
+    not on BaseJobStore yet, so it has no large-manifest offload and refuses a document
+    past one entity (open work of the Azure issue)."""
+    base = getattr(BulkStoreContract, name)
+
+    @functools.wraps(base)
+    def test(self: Any, *args: Any, **kwargs: Any) -> None:
+        base(self, *args, **kwargs)
+
+    return pytest.mark.xfail(strict=True, reason="Azure table store: no manifest offload yet")(test)
+
+
 class TestAzureTableStore(BulkStoreContract, AcceptedInputContract):
+    test_a_2_mib_manifest_comes_back_from_every_read = _no_offload(
+        "test_a_2_mib_manifest_comes_back_from_every_read"
+    )
+    test_a_document_just_over_the_item_limit_keeps_its_manifest_in_the_blob_store = _no_offload(
+        "test_a_document_just_over_the_item_limit_keeps_its_manifest_in_the_blob_store"
+    )
+    test_replacing_a_large_manifest_leaves_no_blob_behind = _no_offload(
+        "test_replacing_a_large_manifest_leaves_no_blob_behind"
+    )
+    test_expiry_takes_the_manifest_blob_with_its_job = _no_offload(
+        "test_expiry_takes_the_manifest_blob_with_its_job"
+    )
+    test_racing_writers_of_large_manifests_leave_only_the_winners_blob = _no_offload(
+        "test_racing_writers_of_large_manifests_leave_only_the_winners_blob"
+    )
+    test_a_job_whose_manifest_blob_is_damaged_is_contained_like_any_unreadable_job = _no_offload(
+        "test_a_job_whose_manifest_blob_is_damaged_is_contained_like_any_unreadable_job"
+    )
+
     # Every operation is an HTTP round trip to a node process on the same two cores.
     race_threads = 16
     cas_increments = 6
-
-    # This store is not on BaseJobStore yet, so it has no large-manifest offload: it
-    # refuses a document past one entity. Open work of the Azure issue.
-    @pytest.mark.xfail(strict=True, raises=ValueError, reason="Azure store: no manifest offload")
-    def test_a_2_mib_manifest_comes_back_from_every_read(self, store, clock, blobs) -> None:
-        super().test_a_2_mib_manifest_comes_back_from_every_read(store, clock, blobs)
 
     @pytest.fixture
     def store(self, clock: ManualClock, storage: str) -> Iterator[AzureTableJobStore]:
