@@ -36,11 +36,13 @@ backend, atomically where it says so, and decides nothing of the above):
               (only a backend with an item limit: see _manifests.LeaseTable)
     upkeep    _delete_expired(now) -> Sweep, ping(), close()
 
-and declares `pending_partitions` (how many partitions the pending scan merges) and
-`cas_needs_token` (True when its compare-and-set is conditional on a token of the row
-read, not on the version alone). A backend whose create fails on any existing row
-(Firestore's create(), Azure's insert) builds `_put_*_if_absent` with
-`create_unless_live`.
+It passes BaseJobStore.__init__ its `max_doc_bytes`: the longest document it keeps
+inline, from its documented item limit less room for the fields beside the document
+(None: any length; then it needs no leases). It declares `pending_partitions` (how many
+partitions the pending scan merges) and `cas_needs_token` (True when its compare-and-set
+is conditional on a token of the row read, not on the version alone). A backend whose
+create fails on any existing row (Firestore's create(), Azure's insert) builds
+`_put_*_if_absent` with `create_unless_live`.
 """
 
 from __future__ import annotations

@@ -122,31 +122,30 @@ class MemoryJobStore(BaseJobStore):
         self, query: Query, resume: object | None, limit: int, now: float
     ) -> tuple[Sequence[ScanRow], object | None]:
         # Everything that matches, live, in order, in one go: nothing to resume.
+        listing = isinstance(query, Listing)
         with self._lock:
             if isinstance(query, Listing):
                 rows = [
-                    _scanned(row, listing=True)
+                    row
                     for row in self._jobs.values()
                     if row.tenant == query.tenant
                     and (query.status is None or row.status == query.status)
                     and is_live(row.expires_at, now)
+                    and (query.after is None or (row.created_at, row.id) < query.after)
                 ]
             else:
                 rows = [
-                    _scanned(row, listing=False)
+                    row
                     for row in self._jobs.values()
                     if row.pending
                     and row.updated_at < query.updated_before
                     and is_live(row.expires_at, now)
                 ]
-        if isinstance(query, Listing):
-            after = query.after
-            if after is not None:
-                rows = [row for row in rows if row.order < after]
-            rows.sort(key=lambda row: row.order, reverse=True)
+        if listing:
+            rows.sort(key=lambda row: (row.created_at, row.id), reverse=True)
         else:
-            rows.sort(key=lambda row: row.order)
-        return rows[:limit], None
+            rows.sort(key=lambda row: (row.updated_at, row.id))
+        return [_scanned(row, listing) for row in rows[:limit]], None
 
     # ------------------------------------------------------------------ lookup keys
     def _claim_key(self, key: str, job_id: str, expires_at: float | None, now: float) -> str:
