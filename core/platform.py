@@ -317,3 +317,34 @@ def _build_services(settings: Settings, metrics: Metrics) -> Services:
     from core.bootstrap import Overrides, build_services
 
     return build_services(settings, Overrides(metrics=metrics))
+
+
+class ContainerHost:
+    """The container's one FunctionHost, built on the first call (never at import: a
+    cold start pays for nothing until an event arrives). Each cloud's runtime module
+    holds one: `host = ContainerHost(AwsPlatform)`, and its handlers call `host()`."""
+
+    def __init__(self, platform: Callable[[], Platform]) -> None:
+        self._platform = platform
+        self._host: FunctionHost | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> FunctionHost:
+        built = self._host
+        if built is None:
+            with self._lock:
+                if self._host is None:
+                    self._host = FunctionHost(self._platform())
+                built = self._host
+        return built
+
+    @property
+    def started(self) -> bool:
+        return self._host is not None
+
+    def reset(self) -> None:
+        """Forget the host (a test starting a new 'container'); built services close."""
+        with self._lock:
+            if self._host is not None and self._host.runtime.built:
+                self._host.runtime.reset()
+            self._host = None

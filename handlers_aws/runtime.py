@@ -8,11 +8,10 @@ triggers decide (verdicts, rotation, cold-start and 5xx metrics) is in core.plat
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Mapping
 
 from core.adapters.registry import open_adapter
-from core.platform import FunctionHost
+from core.platform import ContainerHost
 from core.ports import Secrets
 from core.service.context import Metrics
 from handlers_aws.observability import EmfMetrics, observability
@@ -38,17 +37,13 @@ class AwsPlatform:
         observability().logger.set_correlation_id(correlation_id)
 
 
-_host: FunctionHost | None = None
-_lock = threading.Lock()
+# The container's one host: `host()` in every handler of this package.
+host = ContainerHost(AwsPlatform)
 
 
-def host() -> FunctionHost:
-    """The container's host (constructed on first call; builds no services yet)."""
-    global _host
-    with _lock:
-        if _host is None:
-            _host = FunctionHost(AwsPlatform())
-        return _host
+def reset_for_tests() -> None:
+    """Forget the container's host (a test starting a new 'container')."""
+    host.reset()
 
 
 def time_left(context: object) -> Callable[[], float] | None:
@@ -58,12 +53,3 @@ def time_left(context: object) -> Callable[[], float] | None:
     if not callable(remaining):
         return None
     return lambda: float(remaining()) / 1000.0
-
-
-def reset_for_tests() -> None:
-    """Forget the container's host (a test starting a new 'container')."""
-    global _host
-    with _lock:
-        if _host is not None and _host.runtime.built:
-            _host.runtime.reset()
-        _host = None

@@ -13,12 +13,11 @@ carry the invocation id, the operation id (from traceparent) and the request id.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 
 from core.adapters.log_metrics import LogMetrics
 from core.adapters.registry import open_adapter
-from core.platform import FunctionHost
+from core.platform import ContainerHost
 from core.ports import Secrets
 from core.service.context import Metrics
 from handlers_azure import monitor
@@ -69,21 +68,10 @@ class AzurePlatform:
         monitor.label("request_id", correlation_id)
 
 
-_lock = threading.Lock()
-_host: FunctionHost | None = None
-
-
-def host() -> FunctionHost:
-    """The warm instance's host (built on the first invocation, never at import)."""
-    global _host
-    if _host is None:
-        with _lock:
-            if _host is None:
-                _host = FunctionHost(AzurePlatform())
-    return _host
+# The container's one host: `host()` in every handler of this package.
+host = ContainerHost(AzurePlatform)
 
 
 def reset_for_tests() -> None:
-    global _host
-    with _lock:
-        _host = None
+    """Forget the container's host (a test starting a new 'container')."""
+    host.reset()

@@ -191,9 +191,9 @@ client = create_app("http_api", "main.py").test_client()
 heavy = ("google.cloud.firestore", "google.cloud.pubsub_v1", "google.cloud.storage",
          "google.cloud.secretmanager", "grpc")
 assert not [m for m in heavy if m in sys.modules], [m for m in heavy if m in sys.modules]
-assert rt._host is None
+assert not rt.host.started
 assert client.get("/health").status_code == 200
-assert not rt._host.runtime.built
+assert not rt.host().runtime.built
 r = client.post("/v1/jobs", json={"pattern_id": "invoice", "image_url": "http://127.0.0.1:9/a.png"},
                 headers={"Authorization": "Bearer k"})
 assert r.status_code in (202, 422, 503), r.get_data()
