@@ -15,6 +15,7 @@ import stat
 import tempfile
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from core.domain.errors import ValidationError
 from core.ports import BlobInfo, SignedUpload
@@ -167,6 +168,18 @@ __all__ = [
     "check_key",
     "is_safe_key",
 ]
+
+
+def container_url(url: str, scheme: str, name: str, form: str) -> tuple[str, str]:
+    """`scheme://container/some/prefix` -> ("container", "some/prefix"), the URL form of
+    every bucket-style blob store that takes no options. `name` ("a GCS") and `form`
+    ("gs://bucket[/prefix]") word the errors."""
+    parts = urlsplit(url)
+    if parts.scheme != scheme or not parts.netloc:
+        raise ValueError(f"{name} blob URL is {form}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{name} blob URL takes no query string or fragment")
+    return parts.netloc, parts.path.strip("/")
 
 
 def memory_from_url(url: str) -> MemoryBlobStore:

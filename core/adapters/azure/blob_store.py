@@ -26,11 +26,11 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from core.adapters.azure import clients
 from core.adapters.azure.errors import unavailable_on_outage
-from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, is_safe_key
+from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, container_url, is_safe_key
 from core.adapters.outages import DEFAULT_LIMITS, CallLimits
 from core.ports import BlobInfo, SignedUpload
 
@@ -44,12 +44,7 @@ _CLOCK_SKEW_S = 300  # SAS start time in the past: the service's clock may be ah
 
 def parse_url(url: str) -> tuple[str, str]:
     """`azureblob://container/some/prefix` -> ("container", "some/prefix")."""
-    parts = urlsplit(url)
-    if parts.scheme != "azureblob" or not parts.netloc:
-        raise ValueError("an Azure blob URL is azureblob://container[/prefix]")
-    if parts.query or parts.fragment:
-        raise ValueError("an Azure blob URL takes no query string or fragment")
-    return parts.netloc, parts.path.strip("/")
+    return container_url(url, "azureblob", "an Azure", "azureblob://container[/prefix]")
 
 
 class AzureBlobStore:

@@ -35,9 +35,8 @@ import threading
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, is_safe_key
+from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, container_url, is_safe_key
 from core.adapters.gcp.errors import retry_policy, unavailable_on_outage
 from core.adapters.outages import DEFAULT_LIMITS, CallLimits
 from core.ports import BlobInfo, SignedUpload
@@ -54,12 +53,7 @@ _BACKEND = "GCS"
 
 def parse_url(url: str) -> tuple[str, str]:
     """`gs://bucket/some/prefix` -> ("bucket", "some/prefix")."""
-    parts = urlsplit(url)
-    if parts.scheme != "gs" or not parts.netloc:
-        raise ValueError("a GCS blob URL is gs://bucket[/prefix]")
-    if parts.query or parts.fragment:
-        raise ValueError("a GCS blob URL takes no query string or fragment")
-    return parts.netloc, parts.path.strip("/")
+    return container_url(url, "gs", "a GCS", "gs://bucket[/prefix]")
 
 
 class GcsBlobStore:
