@@ -37,17 +37,25 @@ def open_queue(settings: Settings) -> Queue | None:
     return queue
 
 
-def open_imggo(settings: Settings) -> ImageApi:
-    from core.adapters.imggo.client import ImggoClient
+def open_imggo(settings: Settings, store: JobStore | None = None) -> ImageApi:
+    """The ImgGo client; with `store` (and IMGGO_FN_RATE_BUDGET on), every call takes
+    its slot from the rate budget kept there, shared by everyone using that store."""
+    from core.adapters.imggo.budget import NO_BUDGET, SharedRateBudget, bucket_for
+    from core.adapters.imggo.client import ImggoClient, normalise_base_url
 
     if not settings.imggo_api_key:
         raise ValueError("IMGGO_API_KEY is not set (use `imggo-fn serve` for the simulator)")
+    budget = NO_BUDGET
+    if store is not None and settings.rate_budget:
+        bucket = bucket_for(settings.imggo_api_key, normalise_base_url(settings.imggo_base_url))
+        budget = SharedRateBudget(store, bucket, start_limit=settings.rate_limit_start)
     return ImggoClient(
         settings.imggo_base_url,
         settings.imggo_api_key,
         timeout_s=settings.imggo_timeout_s,
         # A connection for each call a batch keeps in flight.
         max_connections=settings.batch_concurrency,
+        budget=budget,
     )
 
 
@@ -74,11 +82,12 @@ def build_services(
     given = overrides or Overrides()
     clock = given.clock or SystemClock()
     blobs = given.blobs or open_blobs(settings)
+    # The store keeps manifests too large for its items in the blob store.
+    store = given.store or open_store(settings.store_url, clock=clock, blobs=blobs)
     return Services(
         settings=settings,
-        # The store keeps manifests too large for its items in the blob store.
-        store=given.store or open_store(settings.store_url, clock=clock, blobs=blobs),
-        imggo=given.imggo or open_imggo(settings),
+        store=store,
+        imggo=given.imggo or open_imggo(settings, store),
         blobs=blobs,
         clock=clock,
         url_guard=UrlGuard(

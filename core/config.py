@@ -31,6 +31,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(_float(env, name, default))
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """On unless set to 0, false, no or off."""
+    return env.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def _list(raw: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (raw or "").split(",") if p.strip())
 
@@ -138,6 +143,11 @@ class Settings:
     # False: image_url host names are never looked up (every name is unresolvable, so
     # refused); for machines without DNS, and for fuzzing without leaving loopback.
     resolve_names: bool = True
+    # The ImgGo rate budget shared through the store (core.domain.rate_budget): on by
+    # default; its limit is learnt from ImgGo's answers, starting from this many calls
+    # a minute until the first one.
+    rate_budget: bool = True
+    rate_limit_start: int = 60
 
     @classmethod
     def from_env(
@@ -179,6 +189,7 @@ class Settings:
             max_body_bytes=_int(env, "IMGGO_FN_MAX_BODY_BYTES", cls.max_body_bytes),
             max_image_bytes=_int(env, "IMGGO_FN_MAX_IMAGE_BYTES", cls.max_image_bytes),
             ssrf_allow=_list(env.get("IMGGO_FN_SSRF_ALLOW")),
-            resolve_names=env.get("IMGGO_FN_RESOLVE_NAMES", "1").strip().lower()
-            not in ("0", "false", "no", "off"),
+            resolve_names=_flag(env, "IMGGO_FN_RESOLVE_NAMES"),
+            rate_budget=_flag(env, "IMGGO_FN_RATE_BUDGET"),
+            rate_limit_start=_int(env, "IMGGO_FN_RATE_LIMIT_START", cls.rate_limit_start),
         )

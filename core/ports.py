@@ -93,6 +93,15 @@ class Batch:
         )
 
 
+@dataclass(frozen=True)
+class StoredBudget:
+    """A shared rate budget as a store keeps it: a small document only
+    core.domain.rate_budget reads, and the version its compare-and-set is judged on."""
+
+    doc: str
+    version: int
+
+
 class JobStore(Protocol):
     """Jobs, lookup keys and batches, with the promises above. Two more, on every
     backend: a job's manifest may be of any size (one too large for the backend's item
@@ -154,6 +163,17 @@ class JobStore(Protocol):
         """Remove what has expired, judged without decoding documents, so an unreadable
         record goes too; a record that cannot be removed is skipped, not fatal. Stores
         with native TTL may remove nothing and let the cloud do it."""
+
+    def read_budget(self, bucket: str) -> StoredBudget | None:
+        """The rate budget record stored under `bucket` (core.domain.rate_budget), or
+        None when there is none yet. A consistent read: a write that returned True
+        before this call is seen."""
+
+    def write_budget(self, bucket: str, doc: str, *, expected: int) -> bool:
+        """Store `doc` under `bucket` as version `expected` + 1, only if the stored
+        record is still at version `expected` (0: none stored). True when written;
+        False when another writer got there first and nothing was written. Budget
+        records never expire: there is one per ImgGo key."""
 
     def ping(self) -> None:
         """Raise if the store cannot be reached (readiness)."""

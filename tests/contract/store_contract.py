@@ -45,6 +45,7 @@ from core.adapters.clock import ManualClock
 from core.adapters.stores._records import dump_job
 from core.domain.job import Job, JobError, JobSource, JobStatus, advance
 from core.ports import Batch, BlobStore, BulkJobStore, JobStore, UnreadableRecordError
+from tests.contract.budget_contract import BudgetContract
 from tests.support.blobs import MemoryBlobs
 from tests.support.unreadable import SECRET, UNREADABLE_DOCS, job_record, unreadable_doc
 
@@ -107,7 +108,7 @@ def cas_retry(store: JobStore, job_id: str, change: Callable[[Job], Job | None])
     raise AssertionError("compare_and_set never succeeded")
 
 
-class StoreContract:
+class StoreContract(BudgetContract):
     race_threads: ClassVar[int] = 32
     cas_threads: ClassVar[int] = 8
     cas_increments: ClassVar[int] = 25  # per thread

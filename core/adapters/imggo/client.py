@@ -32,6 +32,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
+from core.adapters.imggo.budget import NO_BUDGET, RateBudget
 from core.adapters.imggo.errors import (
     RETRY_AFTER_STATUSES,
     error_from_response,
@@ -229,6 +230,7 @@ class ImggoClient:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         user_agent: str = DEFAULT_USER_AGENT,
+        budget: RateBudget = NO_BUDGET,
     ) -> None:
         if not api_key or not _API_KEY_CHARS.fullmatch(api_key):
             # Deliberately does not echo the value.
@@ -250,6 +252,7 @@ class ImggoClient:
         self._clock = clock
         self._wall_clock = wall_clock  # Retry-After HTTP-dates are wall time, not monotonic
         self._user_agent = user_agent
+        self._budget = budget
         self._lock = threading.Lock()
         self._session: HttpSession | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -510,6 +513,8 @@ class ImggoClient:
 
         def attempt() -> Reply:
             plan.attempts += 1
+            if auth:  # every authenticated call counts against the key's limit
+                self._take_budget(deadline)
             return self._attempt(
                 method,
                 path,
@@ -535,6 +540,15 @@ class ImggoClient:
                     exc.code,
                 )
             raise
+
+    def _take_budget(self, deadline: float | None) -> None:
+        """Wait for this call's slot in the shared budget: as long as the deadline
+        leaves room for the call itself, or one attempt's timeout without a deadline."""
+        if deadline is None:
+            max_wait = self._timeout_s
+        else:
+            max_wait = deadline - self._clock() - self._timeout_s / 2
+        self._budget.acquire(max_wait_s=max(0.0, max_wait))
 
     def _attempt(
         self,
@@ -583,13 +597,15 @@ class ImggoClient:
         rate_limit = parse_rate_limit(response.headers)
         if rate_limit is not None:
             self.last_rate_limit = rate_limit
-        if response.is_success:
-            return response
         retry_after = None
         if response.status in RETRY_AFTER_STATUSES:
             retry_after = parse_retry_after(
                 response.headers.get("retry-after"), wall_now=self._wall_clock
             )
+        # A 503's Retry-After is about the service, not this key's allowance.
+        self._budget.observe(rate_limit, retry_after if response.status == 429 else None)
+        if response.is_success:
+            return response
         raise self._scrub_error(
             error_from_response(response.status, response.content, retry_after_s=retry_after)
         )

@@ -32,6 +32,8 @@ backend, atomically where it says so, and decides nothing of the above):
               _release_key(key, job_id)
     batches   _put_batch_if_absent(row, now) -> StoredBatch | None
               _get_batch(batch_id) -> StoredBatch | None
+    budgets   _get_budget(bucket) -> StoredBudget | None
+              _put_budget_if_version(bucket, doc, expected) -> bool
     leases    _put_lease(key, expires_at), _expired_leases(now, limit), _drop_lease(key)
               (only a backend with an item limit: see _manifests.LeaseTable)
     upkeep    _delete_expired(now) -> Sweep, ping(), close()
@@ -74,7 +76,15 @@ from core.adapters.stores._records import (
     unreadable_stand_in,
 )
 from core.domain.job import Job, JobStatus
-from core.ports import Batch, BlobStore, Clock, Page, Sweep, UnreadableRecordError
+from core.ports import (
+    Batch,
+    BlobStore,
+    Clock,
+    Page,
+    StoredBudget,
+    Sweep,
+    UnreadableRecordError,
+)
 
 log = logging.getLogger("imggo.store")
 
@@ -424,6 +434,15 @@ class BaseJobStore(ABC):
             return None
         return load_batch(batch_id, found.doc)
 
+    # ------------------------------------------------------------------ rate budgets
+    def read_budget(self, bucket: str) -> StoredBudget | None:
+        return self._get_budget(bucket)
+
+    def write_budget(self, bucket: str, doc: str, *, expected: int) -> bool:
+        if expected < 0:
+            raise ValueError("a budget's expected version is 0 (absent) or more")
+        return self._put_budget_if_version(bucket, doc, expected)
+
     # ------------------------------------------------------------------ housekeeping
     def delete_expired(self, *, now: float) -> Sweep:
         """Expired jobs, keys and batches (judged on their expiry, never their documents,
@@ -561,6 +580,15 @@ class BaseJobStore(ABC):
     @abstractmethod
     def _get_batch(self, batch_id: str) -> StoredBatch | None:
         """The batch stored under `batch_id`, live or expired."""
+
+    @abstractmethod
+    def _get_budget(self, bucket: str) -> StoredBudget | None:
+        """The budget record stored under `bucket` (a consistent read), or None."""
+
+    @abstractmethod
+    def _put_budget_if_version(self, bucket: str, doc: str, expected: int) -> bool:
+        """Store `doc` at version `expected` + 1 if the stored record is at `expected`
+        (0: absent), atomically; False, writing nothing, when it is not."""
 
     @abstractmethod
     def _delete_expired(self, now: float) -> Sweep:

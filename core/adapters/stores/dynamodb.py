@@ -83,7 +83,7 @@ from core.adapters.stores._common import (
     parse_store_url,
     sortable,
 )
-from core.ports import BlobStore, Clock, Sweep
+from core.ports import BlobStore, Clock, StoredBudget, Sweep
 
 Item = dict[str, dict[str, Any]]
 
@@ -339,6 +339,30 @@ class DynamoDbJobStore(BaseJobStore):
     def _get_batch(self, batch_id: str) -> StoredBatch | None:
         item = self._get(f"B#{batch_id}")
         return None if item is None else StoredBatch(_doc(item), _exp_of(item))
+
+    # ------------------------------------------------------------------ budgets
+    # One item per ImgGo key, `R#<bucket>`, outside every index and without `exp`: no
+    # listing, scan or sweep ever meets it, and TTL never removes it.
+    def _get_budget(self, bucket: str) -> StoredBudget | None:
+        item = self._get(f"R#{bucket}")
+        if item is None:
+            return None
+        return StoredBudget(str(item["doc"]["S"]), int(item["v"]["N"]))
+
+    def _put_budget_if_version(self, bucket: str, doc: str, expected: int) -> bool:
+        item: Item = {"pk": {"S": f"R#{bucket}"}, "v": _num(expected + 1), "doc": {"S": doc}}
+        if expected == 0:
+            done, _ = self._conditional(
+                "put_item", Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+        else:
+            done, _ = self._conditional(
+                "put_item",
+                Item=item,
+                ConditionExpression="v = :v",
+                ExpressionAttributeValues={":v": _num(expected)},
+            )
+        return done
 
     # ------------------------------------------------------------------ leases
     def _put_lease(self, key: str, expires_at: float) -> None:

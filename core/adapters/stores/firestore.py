@@ -1,7 +1,7 @@
 """The JobStore on Google Cloud Firestore (native mode): `firestore://collection-prefix`.
 
 Why it looks the way it does (what every store decides is core.adapters.stores._base's):
-- Four collections, `{prefix}_jobs`, `{prefix}_keys`, `{prefix}_batches` and
+- Five collections, `{prefix}_jobs`, `{prefix}_keys`, `{prefix}_batches`, `{prefix}_budgets` and
   `{prefix}_manifests` (the leases of manifests kept in the blob store), named by the
   prefix so one database can hold several deployments (and every test its own store).
 - A job is the same JSON document every store keeps (`doc`, exact floats, any manifest
@@ -70,7 +70,7 @@ from core.adapters.stores._base import (
 )
 from core.adapters.stores._common import STORE_LIMITS, parse_store_url
 from core.domain.errors import UnavailableError
-from core.ports import BlobStore, Clock, Sweep
+from core.ports import BlobStore, Clock, StoredBudget, Sweep
 
 log = logging.getLogger("imggo.store.firestore")
 
@@ -78,6 +78,7 @@ T = TypeVar("T")
 
 BACKEND = "Firestore"
 JOBS, KEYS, BATCHES, MANIFESTS = "jobs", "keys", "batches", "manifests"
+BUDGETS = "budgets"  # the shared ImgGo rate budgets (core.domain.rate_budget)
 # 1 MiB a document (its name, field names and values), less room for the other fields.
 MAX_DOC_BYTES = 1024 * 1024 - 8 * 1024
 _OPTIONS = {"project": "Google Cloud project", "database": "Firestore database id"}
@@ -174,6 +175,7 @@ class FirestoreJobStore(BaseJobStore):
         self._keys = client.collection(f"{prefix}_{KEYS}")
         self._batches = client.collection(f"{prefix}_{BATCHES}")
         self._manifests = client.collection(f"{prefix}_{MANIFESTS}")
+        self._budgets = client.collection(f"{prefix}_{BUDGETS}")
 
     @classmethod
     def from_url(
@@ -295,6 +297,31 @@ class FirestoreJobStore(BaseJobStore):
             return None
         row: dict[str, Any] = snap.to_dict() or {}
         return StoredBatch(row.get("doc"), row.get("exp"))
+
+    # ------------------------------------------------------------------ budgets
+    # One document per ImgGo key, with no `exp`: neither the sweep nor TTL removes it.
+    def _get_budget(self, bucket: str) -> StoredBudget | None:
+        snap = self._snapshot(self._budgets.document(doc_id(bucket)))
+        if snap is None:
+            return None
+        row: dict[str, Any] = snap.to_dict() or {}
+        return StoredBudget(str(row["doc"]), int(row["v"]))
+
+    def _put_budget_if_version(self, bucket: str, doc: str, expected: int) -> bool:
+        ref = self._budgets.document(doc_id(bucket))
+        fields: dict[str, Any] = {"v": expected + 1, "doc": doc}
+        if expected == 0:
+            try:
+                self._rpc(lambda: ref.create(fields, **self._bounds))
+            except gexc.AlreadyExists:
+                return False
+            return True
+        # The version is judged on a fresh read and the write is conditional on that
+        # read's update time: a writer in between makes it fail, never overwrite.
+        snap = self._snapshot(ref)
+        if snap is None or (snap.to_dict() or {}).get("v") != expected:
+            return False
+        return self._write_if_unchanged(ref, fields, snap.update_time) is not None
 
     # ------------------------------------------------------------------ leases
     def _put_lease(self, key: str, expires_at: float) -> None:

@@ -33,7 +33,7 @@ from core.adapters.stores._base import (
 )
 from core.adapters.stores._common import SortKey, is_live
 from core.domain.job import Job
-from core.ports import BlobStore, Clock, Sweep
+from core.ports import BlobStore, Clock, StoredBudget, Sweep
 
 
 class _Expiring(Protocol):
@@ -71,6 +71,7 @@ class MemoryJobStore(BaseJobStore):
         self._keys: dict[str, StoredKey] = {}
         self._batches: dict[str, BatchRow] = {}
         self._leases: dict[str, float] = {}
+        self._budgets: dict[str, StoredBudget] = {}
 
     # ------------------------------------------------------------------ bulk
     # The bulk calls (BulkJobStore) are the single ones in a loop: in memory there is no
@@ -181,6 +182,18 @@ class MemoryJobStore(BaseJobStore):
         return None if row is None else StoredBatch(row.doc, row.expires_at)
 
     # ------------------------------------------------------------------ leases
+    def _get_budget(self, bucket: str) -> StoredBudget | None:
+        with self._lock:
+            return self._budgets.get(bucket)
+
+    def _put_budget_if_version(self, bucket: str, doc: str, expected: int) -> bool:
+        with self._lock:
+            held = self._budgets.get(bucket)
+            if (held.version if held is not None else 0) != expected:
+                return False
+            self._budgets[bucket] = StoredBudget(doc, expected + 1)
+            return True
+
     def _put_lease(self, key: str, expires_at: float) -> None:
         with self._lock:
             self._leases[key] = expires_at

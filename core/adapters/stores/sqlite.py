@@ -36,7 +36,7 @@ from core.adapters.stores._base import (
     Written,
 )
 from core.domain.job import Job
-from core.ports import BlobStore, Clock, Sweep
+from core.ports import BlobStore, Clock, StoredBudget, Sweep
 
 SCHEMA_VERSION = 1
 """Kept in PRAGMA user_version. A file written by newer code is refused, not misread."""
@@ -74,6 +74,13 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS batches_expiry ON batches (expires_at) "
     "WHERE expires_at IS NOT NULL",
+    # One row per ImgGo key (core.domain.rate_budget); added without a schema version
+    # bump: older code never reads it, and IF NOT EXISTS adds it to older files.
+    """CREATE TABLE IF NOT EXISTS budgets (
+        bucket TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )""",
 )
 
 _LIVE = "(expires_at IS NULL OR expires_at > :now)"  # is_live() in SQL
@@ -284,6 +291,29 @@ class SqliteJobStore(BaseJobStore):
         self._write(
             "DELETE FROM keys WHERE key = :key AND job_id = :job_id", {"key": key, "job_id": job_id}
         )
+
+    # ------------------------------------------------------------------ budgets
+    def _get_budget(self, bucket: str) -> StoredBudget | None:
+        row = (
+            self._conn()
+            .execute("SELECT doc, version FROM budgets WHERE bucket = :bucket", {"bucket": bucket})
+            .fetchone()
+        )
+        return None if row is None else StoredBudget(str(row[0]), int(row[1]))
+
+    def _put_budget_if_version(self, bucket: str, doc: str, expected: int) -> bool:
+        params = {"bucket": bucket, "doc": doc, "expected": expected}
+        if expected == 0:
+            sql = (
+                "INSERT INTO budgets (bucket, version, doc) VALUES (:bucket, 1, :doc) "
+                "ON CONFLICT (bucket) DO NOTHING"
+            )
+        else:
+            sql = (
+                "UPDATE budgets SET version = :expected + 1, doc = :doc "
+                "WHERE bucket = :bucket AND version = :expected"
+            )
+        return self._write(sql, params) == 1
 
     # ------------------------------------------------------------------ batches
     def _put_batch_if_absent(self, row: BatchRow, now: float) -> StoredBatch | None:
