@@ -22,6 +22,16 @@ def _rate(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return value
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -51,8 +61,19 @@ def build_parser(
         help=f"accepted Bearer key (repeatable; default {DEMO_API_KEY})",
     )
     parser.add_argument("--processing-s", type=float, default=0.05, help="job duration")
-    parser.add_argument("--ingest-latency-s", type=float, default=0.0)
-    parser.add_argument("--rate-limit", type=int, default=0, help="requests/minute/key, 0=off")
+    parser.add_argument(
+        "--ingest-latency-s",
+        type=float,
+        default=0.0,
+        help="extra time every ingest request takes before it is answered",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="requests a minute per API key, across all its clients (fixed window); 0 = off",
+    )
     parser.add_argument("--error-rate", type=_rate, default=0.0)
     parser.add_argument("--rate-limited-rate", type=_rate, default=0.0)
     parser.add_argument("--timeout-rate", type=_rate, default=0.0)

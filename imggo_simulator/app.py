@@ -22,6 +22,7 @@ from typing import Any
 # The project's one multipart parser: the only core module the simulator uses.
 from core.api.multipart import MultipartError, parse_form
 
+from .callers import NOBODY, Caller
 from .chaos import Chaos
 from .config import SimulatorConfig
 from .fetch import MAX_IMAGE_BYTES, host_of
@@ -41,10 +42,9 @@ IDEMPOTENCY_KEY_RE = re.compile(r"[a-zA-Z0-9_-]{1,255}")
 ALLOWED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"})
 # A job is `queued` for this share of processing_s, then `running` for the rest.
 QUEUED_SHARE = 0.25
-_USER_NAMESPACE = uuid.UUID("5b7c3a52-2f57-4f0e-9e35-6a0b7b1c9d11")
 _SAFE_FILENAME_RE = re.compile(r"[^A-Za-z0-9._-]")
 
-Handler = Callable[[Request, str, dict[str, str]], Response]
+Handler = Callable[[Request, Caller, dict[str, str]], Response]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +76,6 @@ ROUTES = (
 )
 
 
-def user_id_for(api_key: str) -> str:
-    """A stable uuid per API key: the tenant id (requested_by, user_id). The key itself is
-    never stored or logged."""
-    return str(uuid.uuid5(_USER_NAMESPACE, api_key))
-
-
 class SimulatorApp:
     def __init__(
         self,
@@ -101,8 +95,8 @@ class SimulatorApp:
         )
         self.webhook_registry = WebhookRegistry()
         self.webhooks = WebhookDispatcher(self.webhook_registry, config, self.chaos.rng)
-        self._user_ids: dict[str, str] = {}
-        self._user_ids_lock = threading.Lock()
+        self._callers: dict[str, Caller] = {}  # by API key: hashing it once is enough
+        self._callers_lock = threading.Lock()
 
     def start(self) -> None:
         self.scheduler.start()
@@ -117,15 +111,16 @@ class SimulatorApp:
     # ------------------------------------------------------------------ entry point
     def handle(self, request: Request) -> Response:
         config = self._config()
-        user_id: str | None = None
+        caller: Caller | None = None
         charged = None
         try:
-            route, params = self._match(request)
-            if route.handler == "ingest":
+            found, params = self._match(request)
+            if found.handler == "ingest":
                 self.store.count_ingest_call()
-            if route.auth:
-                user_id = self._authenticate(request, config)
-                charged = self.limiter.hit(user_id, config.rate_limit_per_minute)
+            if found.auth:
+                caller = self._authenticate(request, config)
+                # One window per API key, shared by every connection presenting it.
+                charged = self.limiter.hit(caller.key_id, config.rate_limit_per_minute)
                 if not charged.allowed:
                     raise ApiError(
                         429,
@@ -133,17 +128,18 @@ class SimulatorApp:
                         f"Rate limit of {charged.limit} requests per minute exceeded",
                         {"limit": charged.limit, "reset": math.ceil(charged.reset_at)},
                     )
-            if route.chaos:
+            if found.chaos:
                 self.chaos.before_request(config)
-            handler: Handler = getattr(self, route.handler)
-            response = handler(request, user_id or "", params)
+            handler: Handler = getattr(self, found.handler)
+            response = handler(request, caller or NOBODY, params)
         except ApiError as exc:
             response = exc.to_response()
         except Exception:  # a bug: answer in the envelope rather than drop the connection
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = ApiError(500, "INTERNAL_ERROR", "Internal server error").to_response()
         now = time.time()
-        decision = charged or self.limiter.peek(user_id, config.rate_limit_per_minute, now)
+        key_id = caller.key_id if caller is not None else None
+        decision = charged or self.limiter.peek(key_id, config.rate_limit_per_minute, now)
         for name, value in decision.headers(now).items():
             response.headers.setdefault(name, value)
         if response.status == 429:
@@ -170,7 +166,7 @@ class SimulatorApp:
             )
         raise not_found(f"No route for {request.method} {request.path}")
 
-    def _authenticate(self, request: Request, config: SimulatorConfig) -> str:
+    def _authenticate(self, request: Request, config: SimulatorConfig) -> Caller:
         header = request.header("authorization") or ""
         scheme, _, key = header.partition(" ")
         key = key.strip()
@@ -185,14 +181,14 @@ class SimulatorApp:
             raise ApiError(
                 401, "INVALID_API_KEY", "Invalid API key", headers={"WWW-Authenticate": "Bearer"}
             )
-        with self._user_ids_lock:
-            user_id = self._user_ids.get(key)
-            if user_id is None:
-                user_id = self._user_ids[key] = user_id_for(key)
-        return user_id
+        with self._callers_lock:
+            caller = self._callers.get(key)
+            if caller is None:
+                caller = self._callers[key] = Caller.of(key)
+        return caller
 
     # ------------------------------------------------------------------ system
-    def health(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
+    def health(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
         # The spec's HealthResponse is not wrapped in the success envelope.
         body = {
             "status": "healthy",
@@ -202,12 +198,12 @@ class SimulatorApp:
         return Response(200, dumps(body))
 
     # ------------------------------------------------------------------ patterns
-    def list_patterns(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
+    def list_patterns(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
         page = _positive_int(request.query_one("page"), "page", default=1)
         per_page = _positive_int(request.query_one("per_page"), "per_page", default=20)
         if per_page > 100:
             raise bad_request("per_page must be at most 100", field="per_page")
-        patterns = self.patterns.visible(user_id)
+        patterns = self.patterns.visible(caller.user_id)
         is_active = request.query_one("is_active")
         if is_active is not None:
             if is_active not in ("true", "false"):
@@ -227,15 +223,15 @@ class SimulatorApp:
             }
         )
 
-    def create_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        pattern = self.patterns.create(_json_body(request), user_id)
+    def create_pattern(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        pattern = self.patterns.create(_json_body(request), caller.user_id)
         return ok(pattern.data, status=201)
 
-    def get_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        return ok(self._pattern(params["id"], user_id).data)
+    def get_pattern(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        return ok(self._pattern(params["id"], caller.user_id).data)
 
-    def update_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        updated = self.patterns.update(params["id"], _json_body(request), user_id)
+    def update_pattern(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        updated = self.patterns.update(params["id"], _json_body(request), caller.user_id)
         if updated is None:
             raise not_found(
                 f"Pattern {params['id']} not found among this API key's patterns"
@@ -244,8 +240,8 @@ class SimulatorApp:
             )
         return ok(updated.data)
 
-    def delete_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        self._pattern(params["id"], user_id)
+    def delete_pattern(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        self._pattern(params["id"], caller.user_id)
         raise ApiError(403, "FORBIDDEN", "Pattern deletion via API not allowed: use the dashboard")
 
     def _pattern(self, ident: str, user_id: str) -> Pattern:
@@ -255,11 +251,11 @@ class SimulatorApp:
         return pattern
 
     # ------------------------------------------------------------------ ingest
-    def ingest(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
+    def ingest(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
         config = self._config()
         if config.ingest_latency_s > 0:
             time.sleep(config.ingest_latency_s)
-        pattern = self._pattern(params["id"], user_id)
+        pattern = self._pattern(params["id"], caller.user_id)
         submission = self._parse_submission(request)
         header_key = request.header("idempotency-key")
         if header_key is not None:
@@ -273,7 +269,7 @@ class SimulatorApp:
             return JobRecord(
                 id=job_id,
                 pattern_id=pattern.id,
-                user_id=user_id,
+                user_id=caller.user_id,
                 image_url=image_url,
                 idempotency_key=idempotency_key,
                 extras=submission.extras,
@@ -283,7 +279,7 @@ class SimulatorApp:
                 upload=submission.upload,
             )
 
-        job, created = self.store.create_or_get(user_id, idempotency_key, make)
+        job, created = self.store.create_or_get(caller.user_id, idempotency_key, make)
         if not created:
             status = self.store.status_of(job.id) or QUEUED
             return ok(
@@ -351,8 +347,8 @@ class SimulatorApp:
         )
 
     # ------------------------------------------------------------------ jobs
-    def get_job(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        job = self.store.public(params["id"], user_id)
+    def get_job(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        job = self.store.public(params["id"], caller.user_id)
         if job is None:
             raise not_found(f"Job {params['id']} not found", "JOB_NOT_FOUND")
         fmt = request.query_one("format")
@@ -369,15 +365,15 @@ class SimulatorApp:
         return Response(200, body, content_type=content_type)
 
     # ------------------------------------------------------------------ webhooks
-    def list_webhooks(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        return ok([hook.to_public() for hook in self.webhook_registry.for_user(user_id)])
+    def list_webhooks(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        return ok([hook.to_public() for hook in self.webhook_registry.for_user(caller.user_id)])
 
-    def create_webhook(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        hook = self.webhook_registry.create(_json_body(request), user_id)
+    def create_webhook(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        hook = self.webhook_registry.create(_json_body(request), caller.user_id)
         return ok(hook.to_public(), status=201)
 
-    def delete_webhook(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        if not self.webhook_registry.delete(params["id"], user_id):
+    def delete_webhook(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        if not self.webhook_registry.delete(params["id"], caller.user_id):
             raise not_found(f"Webhook {params['id']} not found", "WEBHOOK_NOT_FOUND")
         return ok({"message": "Webhook deleted"})
 

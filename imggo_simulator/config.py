@@ -20,7 +20,8 @@ class SimulatorConfig:
     ingest_latency_s: float = 0.0
     # Time a job spends queued + running before it reaches a terminal status.
     processing_s: float = 0.05
-    # 0 = unlimited; else a fixed one-minute window per API key, then 429 + Retry-After.
+    # 0 = unlimited; else a fixed one-minute window per API key (shared by every client
+    # of the key), then 429 + Retry-After until the window ends.
     rate_limit_per_minute: int = 0
     # Chaos, applied to ingest and job reads BEFORE any state change:
     error_rate: float = 0.0  # answered 500/502/503 at random
