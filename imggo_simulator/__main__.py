@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 
+from .callers import key_id
 from .config import DEMO_API_KEY, SimulatorConfig
 from .patterns import BUILTIN_PATTERN_IDS
 from .server import SimulatorServer, serve_forever
@@ -50,6 +51,8 @@ def build_parser(
     parser = parser_class(
         prog=prog,
         description="ImgGo API simulator: a local test double of the ImgGo API.",
+        epilog="Counts per API key for benchmarks and tests: GET <url>/_sim/stats (outside"
+        " /api, no key needed); POST <url>/_sim/stats/reset zeroes them.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (keep it loopback)")
     parser.add_argument("--port", type=_port, default=8787, help="port; 0 picks a free one")
@@ -134,6 +137,7 @@ def print_banner(server: SimulatorServer, config: SimulatorConfig) -> None:
     print(f"API key: {key}")
     print("Patterns: " + ", ".join(f"{a}={i}" for a, i in BUILTIN_PATTERN_IDS.items()))
     print(f"Use it: IMGGO_BASE_URL={server.url} IMGGO_API_KEY={key} imggo-fn ingest ...")
+    print(f"Counts: {server.url}/_sim/stats  (that key is {key_id(key)} there)")
     print("Ctrl-C to stop.", flush=True)
 
 

@@ -3,6 +3,8 @@
 Transport-neutral (Request in, Response out): server.py adapts it to http.server.
 Order of checks for every call: route (404/405) -> auth (401) -> rate limit (429) ->
 chaos (ingest and job reads only) -> the endpoint. Errors are always the envelope.
+Every /api answer is counted in stats.py; /_sim/... goes to control.py instead, past
+all of this.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from core.api.multipart import MultipartError, parse_form
 from .callers import NOBODY, Caller
 from .chaos import Chaos
 from .config import SimulatorConfig
+from .control import ControlEndpoints, is_control_path
 from .fetch import MAX_IMAGE_BYTES, host_of
 from .formats import FORMATS, render
 from .http_types import ApiError, Request, Response, bad_request, dumps, not_found, ok
 from .patterns import Pattern, PatternRegistry
 from .processing import JobProcessor
 from .ratelimit import FixedWindowLimiter
+from .routing import Route, match, route
 from .scheduler import Scheduler
+from .stats import RequestStats
 from .store import QUEUED, JobRecord, JobStore
 from .timestamps import iso_ms
 from .webhooks import WebhookDispatcher, WebhookRegistry
@@ -46,33 +51,18 @@ _SAFE_FILENAME_RE = re.compile(r"[^A-Za-z0-9._-]")
 
 Handler = Callable[[Request, Caller, dict[str, str]], Response]
 
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    regex: re.Pattern[str]
-    handler: str  # method name on SimulatorApp
-    auth: bool = True
-    chaos: bool = False  # the calls chaos may hit: ingest and job reads
-
-
-def _route(method: str, pattern: str, handler: str, **flags: bool) -> Route:
-    regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "/?$")
-    return Route(method, regex, handler, **flags)
-
-
 ROUTES = (
-    _route("GET", "/api/_health", "health", auth=False),
-    _route("GET", "/api/patterns", "list_patterns"),
-    _route("POST", "/api/patterns", "create_pattern"),
-    _route("GET", "/api/patterns/{id}", "get_pattern"),
-    _route("PATCH", "/api/patterns/{id}", "update_pattern"),
-    _route("DELETE", "/api/patterns/{id}", "delete_pattern"),
-    _route("POST", "/api/patterns/{id}/ingest", "ingest", chaos=True),
-    _route("GET", "/api/jobs/{id}", "get_job", chaos=True),
-    _route("GET", "/api/webhooks", "list_webhooks"),
-    _route("POST", "/api/webhooks", "create_webhook"),
-    _route("DELETE", "/api/webhooks/{id}", "delete_webhook"),
+    route("GET", "/api/_health", "health", auth=False),
+    route("GET", "/api/patterns", "list_patterns"),
+    route("POST", "/api/patterns", "create_pattern"),
+    route("GET", "/api/patterns/{id}", "get_pattern"),
+    route("PATCH", "/api/patterns/{id}", "update_pattern"),
+    route("DELETE", "/api/patterns/{id}", "delete_pattern"),
+    route("POST", "/api/patterns/{id}/ingest", "ingest", chaos=True),
+    route("GET", "/api/jobs/{id}", "get_job", chaos=True),
+    route("GET", "/api/webhooks", "list_webhooks"),
+    route("POST", "/api/webhooks", "create_webhook"),
+    route("DELETE", "/api/webhooks/{id}", "delete_webhook"),
 )
 
 
@@ -88,6 +78,8 @@ class SimulatorApp:
         self.store = JobStore(config, retention_clock)
         self.patterns = PatternRegistry()
         self.limiter = FixedWindowLimiter()
+        self.stats = RequestStats()
+        self.control = ControlEndpoints(self.stats, config)
         self.chaos = Chaos(config().seed)
         self.scheduler = Scheduler()
         self.processor = JobProcessor(
@@ -110,13 +102,14 @@ class SimulatorApp:
 
     # ------------------------------------------------------------------ entry point
     def handle(self, request: Request) -> Response:
+        if is_control_path(request.path):
+            return self.control.handle(request)
         config = self._config()
+        found: Route | None = None
         caller: Caller | None = None
         charged = None
         try:
-            found, params = self._match(request)
-            if found.handler == "ingest":
-                self.store.count_ingest_call()
+            found, params = match(ROUTES, request)
             if found.auth:
                 caller = self._authenticate(request, config)
                 # One window per API key, shared by every connection presenting it.
@@ -144,27 +137,14 @@ class SimulatorApp:
             response.headers.setdefault(name, value)
         if response.status == 429:
             response.headers["X-RateLimit-Remaining"] = "0"
+        handler_name = found.handler if found is not None else None
+        self.stats.answered(
+            key_id,
+            status=response.status,
+            ingest=handler_name == "ingest",
+            poll=handler_name == "get_job",
+        )
         return response
-
-    def _match(self, request: Request) -> tuple[Route, dict[str, str]]:
-        allowed: list[str] = []
-        method = "GET" if request.method == "HEAD" else request.method
-        for route in ROUTES:
-            found = route.regex.match(request.path)
-            if found is None:
-                continue
-            if route.method == method:
-                return route, found.groupdict()
-            allowed.append(route.method)
-        if allowed:
-            raise ApiError(
-                405,
-                "METHOD_NOT_ALLOWED",
-                f"Method {request.method} not allowed on {request.path}",
-                {"allowed": allowed},
-                headers={"Allow": ", ".join(allowed)},
-            )
-        raise not_found(f"No route for {request.method} {request.path}")
 
     def _authenticate(self, request: Request, config: SimulatorConfig) -> Caller:
         header = request.header("authorization") or ""
@@ -289,6 +269,7 @@ class SimulatorApp:
                     "message": "Job already exists for this idempotency key",
                 }
             )
+        self.stats.job_created(caller.key_id)
         self._schedule(job.id, job.finish_due, config)
         error = self.chaos.accepted_then_error(config)
         if error is not None:

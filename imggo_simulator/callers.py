@@ -16,7 +16,7 @@ _USER_NAMESPACE = uuid.UUID("5b7c3a52-2f57-4f0e-9e35-6a0b7b1c9d11")
 
 
 def key_id(api_key: str) -> str:
-    """A short, stable name for an API key, safe to show (in logs, in counters).
+    """A short, stable name for an API key, safe to show (in /_sim/stats, in logs).
 
     12 hex digits of its SHA-256: keys are long random secrets, so this names one without
     revealing it, and 48 bits keep a handful of test keys from ever colliding."""
