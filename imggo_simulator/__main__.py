@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
 from .callers import key_id
@@ -21,6 +22,23 @@ def _rate(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
     return value
+
+
+def _seconds_or_range(text: str) -> tuple[float, float]:
+    """`0.2` (every job) or `0.5-2` (each job a uniform random time in [0.5, 2])."""
+    try:
+        low = high = float(text)  # first: "1e-3" is one number, not a range
+    except ValueError:
+        low_text, _, high_text = text.partition("-")
+        try:
+            low, high = float(low_text), float(high_text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not SECONDS or MIN-MAX (e.g. 0.05 or 0.5-2)"
+            ) from None
+    if not (math.isfinite(low) and math.isfinite(high)) or not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= MIN <= MAX, both finite")
+    return low, high
 
 
 def _non_negative_int(text: str) -> int:
@@ -63,7 +81,16 @@ def build_parser(
         metavar="KEY",
         help=f"accepted Bearer key (repeatable; default {DEMO_API_KEY})",
     )
-    parser.add_argument("--processing-s", type=float, default=0.05, help="job duration")
+    parser.add_argument(
+        "--processing-s",
+        "--latency",
+        dest="processing_s",
+        type=_seconds_or_range,
+        default=(SimulatorConfig.processing_s, SimulatorConfig.processing_s),
+        metavar="SECONDS|MIN-MAX",
+        help="how long each job is queued + running: one value, or a range such as 0.5-2"
+        f" for a uniform random time per job (default {SimulatorConfig.processing_s})",
+    )
     parser.add_argument(
         "--ingest-latency-s",
         type=float,
@@ -91,7 +118,9 @@ def build_parser(
         metavar="HOST",
         help="host image_url fetches and webhooks may reach (repeatable; default loopback)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed for the chaos RNG")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed for the chaos and processing-time RNGs"
+    )
     parser.add_argument(
         "--job-retention-s",
         type=float,
@@ -109,9 +138,11 @@ def build_parser(
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    processing_min_s, processing_max_s = args.processing_s
     config = SimulatorConfig(
         ingest_latency_s=args.ingest_latency_s,
-        processing_s=args.processing_s,
+        processing_s=processing_min_s,
+        processing_max_s=processing_max_s if processing_max_s > processing_min_s else None,
         rate_limit_per_minute=args.rate_limit,
         error_rate=args.error_rate,
         rate_limited_rate=args.rate_limited_rate,

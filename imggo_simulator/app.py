@@ -33,6 +33,7 @@ from .formats import FORMATS, render
 from .http_types import ApiError, Request, Response, bad_request, dumps, not_found, ok
 from .patterns import Pattern, PatternRegistry
 from .processing import JobProcessor
+from .processing_time import ProcessingTime
 from .ratelimit import FixedWindowLimiter
 from .routing import Route, match, route
 from .scheduler import Scheduler
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_RE = re.compile(r"[a-zA-Z0-9_-]{1,255}")
 ALLOWED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"})
-# A job is `queued` for this share of processing_s, then `running` for the rest.
+# A job is `queued` for this share of its processing time, then `running` for the rest.
 QUEUED_SHARE = 0.25
 _SAFE_FILENAME_RE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -81,6 +82,7 @@ class SimulatorApp:
         self.stats = RequestStats()
         self.control = ControlEndpoints(self.stats, config)
         self.chaos = Chaos(config().seed)
+        self.processing_time = ProcessingTime(config().seed)
         self.scheduler = Scheduler()
         self.processor = JobProcessor(
             self.store, self.patterns, config, on_outcome=self._outcome_ready
@@ -245,6 +247,7 @@ class SimulatorApp:
         def make() -> JobRecord:
             job_id = str(uuid.uuid4())
             now, mono = time.time(), time.monotonic()
+            duration = self.processing_time.draw(config)
             image_url = submission.image_url or self._upload_url(job_id, submission.filename)
             return JobRecord(
                 id=job_id,
@@ -255,7 +258,8 @@ class SimulatorApp:
                 extras=submission.extras,
                 created_at=now,
                 updated_at=now,
-                finish_due=mono + max(0.0, config.processing_s),
+                start_due=mono + duration * QUEUED_SHARE,
+                finish_due=mono + duration,
                 upload=submission.upload,
             )
 
@@ -270,7 +274,7 @@ class SimulatorApp:
                 }
             )
         self.stats.job_created(caller.key_id)
-        self._schedule(job.id, job.finish_due, config)
+        self._schedule(job)
         error = self.chaos.accepted_then_error(config)
         if error is not None:
             raise error
@@ -284,10 +288,10 @@ class SimulatorApp:
         safe = _SAFE_FILENAME_RE.sub("_", os.path.basename(filename or "upload"))[:128]
         return f"{self._base_url()}/uploads/{job_id}/{safe}"
 
-    def _schedule(self, job_id: str, finish_due: float, config: SimulatorConfig) -> None:
-        start_due = time.monotonic() + max(0.0, config.processing_s) * QUEUED_SHARE
-        self.scheduler.at(start_due, lambda: self._start(job_id))
-        self.scheduler.at(finish_due, lambda: self._finalize(job_id))
+    def _schedule(self, job: JobRecord) -> None:
+        job_id = job.id
+        self.scheduler.at(job.start_due, lambda: self._start(job_id))
+        self.scheduler.at(job.finish_due, lambda: self._finalize(job_id))
 
     def _start(self, job_id: str) -> None:
         # The image is read when the job starts running, not when it is ingested: a burst

@@ -42,6 +42,7 @@ class JobRecord:
     idempotency_key: str | None
     extras: dict[str, Any] | None
     created_at: float
+    start_due: float  # time.monotonic() when the job turns running
     finish_due: float  # time.monotonic() when the job turns terminal, if its outcome is ready
     upload: bytes | None = None  # multipart bytes, dropped once processed
     status: str = QUEUED
