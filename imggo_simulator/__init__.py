@@ -13,11 +13,13 @@ the image with Pillow, ?format= rendering, rate limits, signed webhooks, and cha
 
 Built-in patterns (any API key): `invoice`, `product`, `receipt`, `image-facts`, each with
 a stable UUID; the short alias is accepted wherever a pattern id is (see patterns.py).
-Run standalone with `python -m imggo_simulator --port 8787`.
+Run standalone with `python -m imggo_simulator --port 8787`. Counts per API key (for
+benchmarks and tests) are at `GET /_sim/stats`, outside the API, keys named by `key_id`.
 """
 
 from __future__ import annotations
 
+from .callers import key_id
 from .config import DEMO_API_KEY, SimulatorConfig
 from .patterns import BUILTIN_PATTERN_IDS
 from .server import SimulatorServer, serve_forever
@@ -27,5 +29,6 @@ __all__ = [
     "DEMO_API_KEY",
     "SimulatorConfig",
     "SimulatorServer",
+    "key_id",
     "serve_forever",
 ]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
+from .callers import key_id
 from .config import DEMO_API_KEY, SimulatorConfig
 from .patterns import BUILTIN_PATTERN_IDS
 from .server import SimulatorServer, serve_forever
@@ -19,6 +21,33 @@ def _rate(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _seconds_or_range(text: str) -> tuple[float, float]:
+    """`0.2` (every job) or `0.5-2` (each job a uniform random time in [0.5, 2])."""
+    try:
+        low = high = float(text)  # first: "1e-3" is one number, not a range
+    except ValueError:
+        low_text, _, high_text = text.partition("-")
+        try:
+            low, high = float(low_text), float(high_text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not SECONDS or MIN-MAX (e.g. 0.05 or 0.5-2)"
+            ) from None
+    if not (math.isfinite(low) and math.isfinite(high)) or not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= MIN <= MAX, both finite")
+    return low, high
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
     return value
 
 
@@ -40,6 +69,8 @@ def build_parser(
     parser = parser_class(
         prog=prog,
         description="ImgGo API simulator: a local test double of the ImgGo API.",
+        epilog="Counts per API key for benchmarks and tests: GET <url>/_sim/stats (outside"
+        " /api, no key needed); POST <url>/_sim/stats/reset zeroes them.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (keep it loopback)")
     parser.add_argument("--port", type=_port, default=8787, help="port; 0 picks a free one")
@@ -50,9 +81,29 @@ def build_parser(
         metavar="KEY",
         help=f"accepted Bearer key (repeatable; default {DEMO_API_KEY})",
     )
-    parser.add_argument("--processing-s", type=float, default=0.05, help="job duration")
-    parser.add_argument("--ingest-latency-s", type=float, default=0.0)
-    parser.add_argument("--rate-limit", type=int, default=0, help="requests/minute/key, 0=off")
+    parser.add_argument(
+        "--processing-s",
+        "--latency",
+        dest="processing_s",
+        type=_seconds_or_range,
+        default=(SimulatorConfig.processing_s, SimulatorConfig.processing_s),
+        metavar="SECONDS|MIN-MAX",
+        help="how long each job is queued + running: one value, or a range such as 0.5-2"
+        f" for a uniform random time per job (default {SimulatorConfig.processing_s})",
+    )
+    parser.add_argument(
+        "--ingest-latency-s",
+        type=float,
+        default=0.0,
+        help="extra time every ingest request takes before it is answered",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="requests a minute per API key, across all its clients (fixed window); 0 = off",
+    )
     parser.add_argument("--error-rate", type=_rate, default=0.0)
     parser.add_argument("--rate-limited-rate", type=_rate, default=0.0)
     parser.add_argument("--timeout-rate", type=_rate, default=0.0)
@@ -67,7 +118,9 @@ def build_parser(
         metavar="HOST",
         help="host image_url fetches and webhooks may reach (repeatable; default loopback)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed for the chaos RNG")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed for the chaos and processing-time RNGs"
+    )
     parser.add_argument(
         "--job-retention-s",
         type=float,
@@ -85,9 +138,11 @@ def build_parser(
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    processing_min_s, processing_max_s = args.processing_s
     config = SimulatorConfig(
         ingest_latency_s=args.ingest_latency_s,
-        processing_s=args.processing_s,
+        processing_s=processing_min_s,
+        processing_max_s=processing_max_s if processing_max_s > processing_min_s else None,
         rate_limit_per_minute=args.rate_limit,
         error_rate=args.error_rate,
         rate_limited_rate=args.rate_limited_rate,
@@ -113,6 +168,7 @@ def print_banner(server: SimulatorServer, config: SimulatorConfig) -> None:
     print(f"API key: {key}")
     print("Patterns: " + ", ".join(f"{a}={i}" for a, i in BUILTIN_PATTERN_IDS.items()))
     print(f"Use it: IMGGO_BASE_URL={server.url} IMGGO_API_KEY={key} imggo-fn ingest ...")
+    print(f"Counts: {server.url}/_sim/stats  (that key is {key_id(key)} there)")
     print("Ctrl-C to stop.", flush=True)
 
 

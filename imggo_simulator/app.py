@@ -3,6 +3,8 @@
 Transport-neutral (Request in, Response out): server.py adapts it to http.server.
 Order of checks for every call: route (404/405) -> auth (401) -> rate limit (429) ->
 chaos (ingest and job reads only) -> the endpoint. Errors are always the envelope.
+Every /api answer is counted in stats.py; /_sim/... goes to control.py instead, past
+all of this.
 """
 
 from __future__ import annotations
@@ -22,15 +24,20 @@ from typing import Any
 # The project's one multipart parser: the only core module the simulator uses.
 from core.api.multipart import MultipartError, parse_form
 
+from .callers import NOBODY, Caller
 from .chaos import Chaos
 from .config import SimulatorConfig
+from .control import ControlEndpoints, is_control_path
 from .fetch import MAX_IMAGE_BYTES, host_of
 from .formats import FORMATS, render
 from .http_types import ApiError, Request, Response, bad_request, dumps, not_found, ok
 from .patterns import Pattern, PatternRegistry
 from .processing import JobProcessor
+from .processing_time import ProcessingTime
 from .ratelimit import FixedWindowLimiter
+from .routing import Route, match, route
 from .scheduler import Scheduler
+from .stats import RequestStats
 from .store import QUEUED, JobRecord, JobStore
 from .timestamps import iso_ms
 from .webhooks import WebhookDispatcher, WebhookRegistry
@@ -39,47 +46,25 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_RE = re.compile(r"[a-zA-Z0-9_-]{1,255}")
 ALLOWED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"})
-# A job is `queued` for this share of processing_s, then `running` for the rest.
+# A job is `queued` for this share of its processing time, then `running` for the rest.
 QUEUED_SHARE = 0.25
-_USER_NAMESPACE = uuid.UUID("5b7c3a52-2f57-4f0e-9e35-6a0b7b1c9d11")
 _SAFE_FILENAME_RE = re.compile(r"[^A-Za-z0-9._-]")
 
-Handler = Callable[[Request, str, dict[str, str]], Response]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    regex: re.Pattern[str]
-    handler: str  # method name on SimulatorApp
-    auth: bool = True
-    chaos: bool = False  # the calls chaos may hit: ingest and job reads
-
-
-def _route(method: str, pattern: str, handler: str, **flags: bool) -> Route:
-    regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "/?$")
-    return Route(method, regex, handler, **flags)
-
+Handler = Callable[[Request, Caller, dict[str, str]], Response]
 
 ROUTES = (
-    _route("GET", "/api/_health", "health", auth=False),
-    _route("GET", "/api/patterns", "list_patterns"),
-    _route("POST", "/api/patterns", "create_pattern"),
-    _route("GET", "/api/patterns/{id}", "get_pattern"),
-    _route("PATCH", "/api/patterns/{id}", "update_pattern"),
-    _route("DELETE", "/api/patterns/{id}", "delete_pattern"),
-    _route("POST", "/api/patterns/{id}/ingest", "ingest", chaos=True),
-    _route("GET", "/api/jobs/{id}", "get_job", chaos=True),
-    _route("GET", "/api/webhooks", "list_webhooks"),
-    _route("POST", "/api/webhooks", "create_webhook"),
-    _route("DELETE", "/api/webhooks/{id}", "delete_webhook"),
+    route("GET", "/api/_health", "health", auth=False),
+    route("GET", "/api/patterns", "list_patterns"),
+    route("POST", "/api/patterns", "create_pattern"),
+    route("GET", "/api/patterns/{id}", "get_pattern"),
+    route("PATCH", "/api/patterns/{id}", "update_pattern"),
+    route("DELETE", "/api/patterns/{id}", "delete_pattern"),
+    route("POST", "/api/patterns/{id}/ingest", "ingest", chaos=True),
+    route("GET", "/api/jobs/{id}", "get_job", chaos=True),
+    route("GET", "/api/webhooks", "list_webhooks"),
+    route("POST", "/api/webhooks", "create_webhook"),
+    route("DELETE", "/api/webhooks/{id}", "delete_webhook"),
 )
-
-
-def user_id_for(api_key: str) -> str:
-    """A stable uuid per API key: the tenant id (requested_by, user_id). The key itself is
-    never stored or logged."""
-    return str(uuid.uuid5(_USER_NAMESPACE, api_key))
 
 
 class SimulatorApp:
@@ -94,15 +79,18 @@ class SimulatorApp:
         self.store = JobStore(config, retention_clock)
         self.patterns = PatternRegistry()
         self.limiter = FixedWindowLimiter()
+        self.stats = RequestStats()
+        self.control = ControlEndpoints(self.stats, config)
         self.chaos = Chaos(config().seed)
+        self.processing_time = ProcessingTime(config().seed)
         self.scheduler = Scheduler()
         self.processor = JobProcessor(
             self.store, self.patterns, config, on_outcome=self._outcome_ready
         )
         self.webhook_registry = WebhookRegistry()
         self.webhooks = WebhookDispatcher(self.webhook_registry, config, self.chaos.rng)
-        self._user_ids: dict[str, str] = {}
-        self._user_ids_lock = threading.Lock()
+        self._callers: dict[str, Caller] = {}  # by API key: hashing it once is enough
+        self._callers_lock = threading.Lock()
 
     def start(self) -> None:
         self.scheduler.start()
@@ -116,16 +104,18 @@ class SimulatorApp:
 
     # ------------------------------------------------------------------ entry point
     def handle(self, request: Request) -> Response:
+        if is_control_path(request.path):
+            return self.control.handle(request)
         config = self._config()
-        user_id: str | None = None
+        found: Route | None = None
+        caller: Caller | None = None
         charged = None
         try:
-            route, params = self._match(request)
-            if route.handler == "ingest":
-                self.store.count_ingest_call()
-            if route.auth:
-                user_id = self._authenticate(request, config)
-                charged = self.limiter.hit(user_id, config.rate_limit_per_minute)
+            found, params = match(ROUTES, request)
+            if found.auth:
+                caller = self._authenticate(request, config)
+                # One window per API key, shared by every connection presenting it.
+                charged = self.limiter.hit(caller.key_id, config.rate_limit_per_minute)
                 if not charged.allowed:
                     raise ApiError(
                         429,
@@ -133,44 +123,32 @@ class SimulatorApp:
                         f"Rate limit of {charged.limit} requests per minute exceeded",
                         {"limit": charged.limit, "reset": math.ceil(charged.reset_at)},
                     )
-            if route.chaos:
+            if found.chaos:
                 self.chaos.before_request(config)
-            handler: Handler = getattr(self, route.handler)
-            response = handler(request, user_id or "", params)
+            handler: Handler = getattr(self, found.handler)
+            response = handler(request, caller or NOBODY, params)
         except ApiError as exc:
             response = exc.to_response()
         except Exception:  # a bug: answer in the envelope rather than drop the connection
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = ApiError(500, "INTERNAL_ERROR", "Internal server error").to_response()
         now = time.time()
-        decision = charged or self.limiter.peek(user_id, config.rate_limit_per_minute, now)
+        key_id = caller.key_id if caller is not None else None
+        decision = charged or self.limiter.peek(key_id, config.rate_limit_per_minute, now)
         for name, value in decision.headers(now).items():
             response.headers.setdefault(name, value)
         if response.status == 429:
             response.headers["X-RateLimit-Remaining"] = "0"
+        handler_name = found.handler if found is not None else None
+        self.stats.answered(
+            key_id,
+            status=response.status,
+            ingest=handler_name == "ingest",
+            poll=handler_name == "get_job",
+        )
         return response
 
-    def _match(self, request: Request) -> tuple[Route, dict[str, str]]:
-        allowed: list[str] = []
-        method = "GET" if request.method == "HEAD" else request.method
-        for route in ROUTES:
-            found = route.regex.match(request.path)
-            if found is None:
-                continue
-            if route.method == method:
-                return route, found.groupdict()
-            allowed.append(route.method)
-        if allowed:
-            raise ApiError(
-                405,
-                "METHOD_NOT_ALLOWED",
-                f"Method {request.method} not allowed on {request.path}",
-                {"allowed": allowed},
-                headers={"Allow": ", ".join(allowed)},
-            )
-        raise not_found(f"No route for {request.method} {request.path}")
-
-    def _authenticate(self, request: Request, config: SimulatorConfig) -> str:
+    def _authenticate(self, request: Request, config: SimulatorConfig) -> Caller:
         header = request.header("authorization") or ""
         scheme, _, key = header.partition(" ")
         key = key.strip()
@@ -185,14 +163,14 @@ class SimulatorApp:
             raise ApiError(
                 401, "INVALID_API_KEY", "Invalid API key", headers={"WWW-Authenticate": "Bearer"}
             )
-        with self._user_ids_lock:
-            user_id = self._user_ids.get(key)
-            if user_id is None:
-                user_id = self._user_ids[key] = user_id_for(key)
-        return user_id
+        with self._callers_lock:
+            caller = self._callers.get(key)
+            if caller is None:
+                caller = self._callers[key] = Caller.of(key)
+        return caller
 
     # ------------------------------------------------------------------ system
-    def health(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
+    def health(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
         # The spec's HealthResponse is not wrapped in the success envelope.
         body = {
             "status": "healthy",
@@ -202,12 +180,12 @@ class SimulatorApp:
         return Response(200, dumps(body))
 
     # ------------------------------------------------------------------ patterns
-    def list_patterns(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
+    def list_patterns(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
         page = _positive_int(request.query_one("page"), "page", default=1)
         per_page = _positive_int(request.query_one("per_page"), "per_page", default=20)
         if per_page > 100:
             raise bad_request("per_page must be at most 100", field="per_page")
-        patterns = self.patterns.visible(user_id)
+        patterns = self.patterns.visible(caller.user_id)
         is_active = request.query_one("is_active")
         if is_active is not None:
             if is_active not in ("true", "false"):
@@ -227,15 +205,15 @@ class SimulatorApp:
             }
         )
 
-    def create_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        pattern = self.patterns.create(_json_body(request), user_id)
+    def create_pattern(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        pattern = self.patterns.create(_json_body(request), caller.user_id)
         return ok(pattern.data, status=201)
 
-    def get_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        return ok(self._pattern(params["id"], user_id).data)
+    def get_pattern(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        return ok(self._pattern(params["id"], caller.user_id).data)
 
-    def update_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        updated = self.patterns.update(params["id"], _json_body(request), user_id)
+    def update_pattern(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        updated = self.patterns.update(params["id"], _json_body(request), caller.user_id)
         if updated is None:
             raise not_found(
                 f"Pattern {params['id']} not found among this API key's patterns"
@@ -244,8 +222,8 @@ class SimulatorApp:
             )
         return ok(updated.data)
 
-    def delete_pattern(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        self._pattern(params["id"], user_id)
+    def delete_pattern(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        self._pattern(params["id"], caller.user_id)
         raise ApiError(403, "FORBIDDEN", "Pattern deletion via API not allowed: use the dashboard")
 
     def _pattern(self, ident: str, user_id: str) -> Pattern:
@@ -255,11 +233,11 @@ class SimulatorApp:
         return pattern
 
     # ------------------------------------------------------------------ ingest
-    def ingest(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
+    def ingest(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
         config = self._config()
         if config.ingest_latency_s > 0:
             time.sleep(config.ingest_latency_s)
-        pattern = self._pattern(params["id"], user_id)
+        pattern = self._pattern(params["id"], caller.user_id)
         submission = self._parse_submission(request)
         header_key = request.header("idempotency-key")
         if header_key is not None:
@@ -269,21 +247,23 @@ class SimulatorApp:
         def make() -> JobRecord:
             job_id = str(uuid.uuid4())
             now, mono = time.time(), time.monotonic()
+            duration = self.processing_time.draw(config)
             image_url = submission.image_url or self._upload_url(job_id, submission.filename)
             return JobRecord(
                 id=job_id,
                 pattern_id=pattern.id,
-                user_id=user_id,
+                user_id=caller.user_id,
                 image_url=image_url,
                 idempotency_key=idempotency_key,
                 extras=submission.extras,
                 created_at=now,
                 updated_at=now,
-                finish_due=mono + max(0.0, config.processing_s),
+                start_due=mono + duration * QUEUED_SHARE,
+                finish_due=mono + duration,
                 upload=submission.upload,
             )
 
-        job, created = self.store.create_or_get(user_id, idempotency_key, make)
+        job, created = self.store.create_or_get(caller.user_id, idempotency_key, make)
         if not created:
             status = self.store.status_of(job.id) or QUEUED
             return ok(
@@ -293,7 +273,8 @@ class SimulatorApp:
                     "message": "Job already exists for this idempotency key",
                 }
             )
-        self._schedule(job.id, job.finish_due, config)
+        self.stats.job_created(caller.key_id)
+        self._schedule(job)
         error = self.chaos.accepted_then_error(config)
         if error is not None:
             raise error
@@ -307,10 +288,10 @@ class SimulatorApp:
         safe = _SAFE_FILENAME_RE.sub("_", os.path.basename(filename or "upload"))[:128]
         return f"{self._base_url()}/uploads/{job_id}/{safe}"
 
-    def _schedule(self, job_id: str, finish_due: float, config: SimulatorConfig) -> None:
-        start_due = time.monotonic() + max(0.0, config.processing_s) * QUEUED_SHARE
-        self.scheduler.at(start_due, lambda: self._start(job_id))
-        self.scheduler.at(finish_due, lambda: self._finalize(job_id))
+    def _schedule(self, job: JobRecord) -> None:
+        job_id = job.id
+        self.scheduler.at(job.start_due, lambda: self._start(job_id))
+        self.scheduler.at(job.finish_due, lambda: self._finalize(job_id))
 
     def _start(self, job_id: str) -> None:
         # The image is read when the job starts running, not when it is ingested: a burst
@@ -351,8 +332,8 @@ class SimulatorApp:
         )
 
     # ------------------------------------------------------------------ jobs
-    def get_job(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        job = self.store.public(params["id"], user_id)
+    def get_job(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        job = self.store.public(params["id"], caller.user_id)
         if job is None:
             raise not_found(f"Job {params['id']} not found", "JOB_NOT_FOUND")
         fmt = request.query_one("format")
@@ -369,15 +350,15 @@ class SimulatorApp:
         return Response(200, body, content_type=content_type)
 
     # ------------------------------------------------------------------ webhooks
-    def list_webhooks(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        return ok([hook.to_public() for hook in self.webhook_registry.for_user(user_id)])
+    def list_webhooks(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        return ok([hook.to_public() for hook in self.webhook_registry.for_user(caller.user_id)])
 
-    def create_webhook(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        hook = self.webhook_registry.create(_json_body(request), user_id)
+    def create_webhook(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        hook = self.webhook_registry.create(_json_body(request), caller.user_id)
         return ok(hook.to_public(), status=201)
 
-    def delete_webhook(self, request: Request, user_id: str, params: dict[str, str]) -> Response:
-        if not self.webhook_registry.delete(params["id"], user_id):
+    def delete_webhook(self, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+        if not self.webhook_registry.delete(params["id"], caller.user_id):
             raise not_found(f"Webhook {params['id']} not found", "WEBHOOK_NOT_FOUND")
         return ok({"message": "Webhook deleted"})
 

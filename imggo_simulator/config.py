@@ -18,9 +18,12 @@ class SimulatorConfig:
     api_keys: frozenset[str] = field(default_factory=lambda: frozenset({DEMO_API_KEY}))
     # Extra latency slept in the handler of POST .../ingest, like a slow upstream.
     ingest_latency_s: float = 0.0
-    # Time a job spends queued + running before it reaches a terminal status.
+    # Time a job spends queued + running before it reaches a terminal status; with
+    # processing_max_s above it, each job takes a uniform random time between the two.
     processing_s: float = 0.05
-    # 0 = unlimited; else a fixed one-minute window per API key, then 429 + Retry-After.
+    processing_max_s: float | None = None
+    # 0 = unlimited; else a fixed one-minute window per API key (shared by every client
+    # of the key), then 429 + Retry-After until the window ends.
     rate_limit_per_minute: int = 0
     # Chaos, applied to ingest and job reads BEFORE any state change:
     error_rate: float = 0.0  # answered 500/502/503 at random
@@ -37,7 +40,7 @@ class SimulatorConfig:
     # The only hosts image_url fetches and webhook deliveries may reach. Exact match on the
     # URL's host: other names are refused without ever being resolved.
     fetch_allow_hosts: frozenset[str] = field(default_factory=lambda: LOOPBACK_HOSTS)
-    # Seeds the chaos RNG so chaotic test runs are reproducible.
+    # Seeds the chaos RNG and the processing-time RNG so test runs are reproducible.
     seed: int | None = None
     # Finished jobs are forgotten (404 JOB_NOT_FOUND, as an unknown id) once they have been
     # finished this long, or beyond this many (the oldest finished first), so a long `serve`

@@ -1,4 +1,20 @@
-"""Per-API-key fixed-window rate limiting, with the headers the real service sends."""
+"""Per-API-key fixed-window rate limiting, with the headers the real service sends.
+
+One window per key id (callers.key_id), shared by every client and connection that
+presents the key: ImgGo's limits are per API key (CONTRACT.md), not per connection or
+per account. A window opens at the key's first request and lasts WINDOW_S; every answer
+carries X-RateLimit-Reset = its end, and a 429's Retry-After counts down to that end.
+Requests no key is charged for (health, a missing or refused key) only peek.
+
+How refused requests count - CONTRACT.md and openapi.yaml do not say, so: every request
+that reaches the limiter is counted, a 429'd one too. That is what the usual
+fixed-window counter does (increment, then compare with the limit: a Redis INCR, or
+express-rate-limit's default in a Node service such as ImgGo), and in a fixed window it
+is the only choice that costs a client nothing it can see: once over the limit, every
+request until the window ends is refused either way, and a refused request never pushes
+the end back, so knocking on through 429s does not delay the next window. It also keeps
+the stats honest: a key's `requests` are exactly what its window was charged with.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +53,8 @@ class FixedWindowLimiter:
         self._windows: dict[str, tuple[float, int]] = {}  # key -> (window start, count)
 
     def hit(self, key: str, limit_per_minute: int, now: float | None = None) -> Decision:
-        """Count one request for `key` and say whether it may proceed."""
+        """Count one request for `key` (a key id) and say whether it may proceed; counted
+        even when refused (see the module docstring)."""
         now = time.time() if now is None else now
         with self._lock:
             start, count = self._windows.get(key, (now, 0))

@@ -343,14 +343,24 @@ class SimulatorServer:
     def config(self, value: SimulatorConfig) -> None:
         self._config = value
 
+    def stats(self) -> dict[str, Any]:
+        """What GET /_sim/stats answers: per key id, unattributed and total counts of
+        requests, 429s, ingests, jobs created and polls, and the configured limit."""
+        return self._app.stats.snapshot(self._config.rate_limit_per_minute)
+
+    def reset_stats(self) -> dict[str, Any]:
+        """Zero the counters (not the rate-limit windows); returns them as they were."""
+        return self._app.stats.reset(self._config.rate_limit_per_minute)
+
     def ingest_count(self) -> int:
         """Distinct jobs created (idempotent replays and refused requests not counted),
-        forgotten ones included."""
-        return self._app.store.created_count()
+        forgotten ones included, since the start or reset_stats()."""
+        return self._app.stats.totals().jobs_created
 
     def ingest_calls(self) -> int:
-        """Ingest HTTP requests received, including retries, replays and errors."""
-        return self._app.store.ingest_calls()
+        """Ingest HTTP requests answered, including retries, replays and errors, since
+        the start or reset_stats()."""
+        return self._app.stats.totals().ingests
 
     def jobs(self) -> list[dict[str, Any]]:
         """A deep-copied snapshot of every job still kept, as GET /api/jobs/{id} shows it."""

@@ -1,4 +1,4 @@
-"""In-memory job state: the jobs, the idempotency index and the counters tests assert on.
+"""In-memory job state: the jobs and the idempotency index (request counts: stats.py).
 
 One lock guards it all: every operation is a few dict look-ups, far cheaper than the
 HTTP parsing around it, so finer locking would buy nothing.
@@ -42,6 +42,7 @@ class JobRecord:
     idempotency_key: str | None
     extras: dict[str, Any] | None
     created_at: float
+    start_due: float  # time.monotonic() when the job turns running
     finish_due: float  # time.monotonic() when the job turns terminal, if its outcome is ready
     upload: bytes | None = None  # multipart bytes, dropped once processed
     status: str = QUEUED
@@ -89,22 +90,6 @@ class JobStore:
         self._jobs: dict[str, JobRecord] = {}
         self._by_key: dict[tuple[str, str], str] = {}  # (user id, idempotency key) -> job id
         self._finished: OrderedDict[str, float] = OrderedDict()  # job id -> when, oldest first
-        self._created = 0
-        self._ingest_calls = 0
-
-    # ------------------------------------------------------------------ counters
-    def count_ingest_call(self) -> None:
-        with self._lock:
-            self._ingest_calls += 1
-
-    def ingest_calls(self) -> int:
-        with self._lock:
-            return self._ingest_calls
-
-    def created_count(self) -> int:
-        """Jobs ever created, forgotten ones included."""
-        with self._lock:
-            return self._created
 
     def _forget_expired(self) -> None:
         # Under the lock. Finish times only grow along _finished, so the oldest is first.
@@ -133,7 +118,6 @@ class JobStore:
                     return self._jobs[existing_id], False
             job = make()
             self._jobs[job.id] = job
-            self._created += 1
             if idempotency_key is not None:
                 self._by_key[(user_id, idempotency_key)] = job.id
             return job, True
