@@ -1,5 +1,5 @@
-"""infra/main.bicep, the Azure descriptor: checkov passes it with every skip justified next
-to its resource, and its structure (parsed by pycep, the parser checkov itself uses, from
+"""infra/azure/main.bicep, the Azure descriptor: checkov passes it with every skip justified
+next to its resource, and its structure (parsed by pycep, the parser checkov itself uses, from
 checkov's venv: no Bicep compiler runs here) holds what handlers_azure needs - the
 resources, the least-privilege role assignments, and every IMGGO_* setting the Azure
 handlers read, secrets as Key Vault references."""
@@ -19,7 +19,7 @@ from handlers_azure.runtime import AZURE_DEFAULTS, QUEUE_NAME, UPLOAD_CONTAINER
 from tests.descriptors.cfn import ROOT
 from tests.descriptors.test_validators import CHECKOV, offline_env, tool
 
-BICEP = ROOT / "infra" / "main.bicep"
+BICEP = ROOT / "infra" / "azure" / "main.bicep"
 CHECKOV_PYTHON = CHECKOV.parent / "python"
 
 # Built-in role definition ids (the same in every tenant), by the scope they must have.
