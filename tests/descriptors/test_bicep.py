@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from core.config import SECRET_NAMES, SECRETS_TTL_ENV
+from core.config import SECRET_NAMES
 from handlers_azure.runtime import AZURE_DEFAULTS, QUEUE_NAME, UPLOAD_CONTAINER
+from tests.azure.settings import handler_setting_names
 from tests.descriptors.cfn import ROOT
 from tests.descriptors.test_validators import CHECKOV, offline_env, tool
 
@@ -76,15 +77,6 @@ def app_settings(tree: dict[str, Any]) -> dict[str, Any]:
     (site,) = of_type(tree, "Microsoft.Web/sites").values()
     settings = config(site)["properties"]["siteConfig"]["appSettings"]
     return {s["name"]: s["value"] for s in settings}
-
-
-def handler_setting_names() -> set[str]:
-    """Every IMGGO_* name handlers_azure's source reads or defaults, and the core's secrets
-    and secret-cache TTL (which the handler reads through core.config)."""
-    names = set(SECRET_NAMES) | {SECRETS_TTL_ENV}
-    for source in (ROOT / "handlers_azure").glob("*.py"):
-        names |= set(re.findall(r'"(IMGGO_[A-Z0-9_]+)"', source.read_text()))
-    return names
 
 
 def test_checkov_passes_and_every_skip_is_justified(tmp_path: Path) -> None:
