@@ -1,9 +1,12 @@
 """function_app.py through the real Python worker: `azure-functions-runtime`, the library
 worker of Python 3.13+, on a Python 3.13 in its own venv (`make azure-worker`), driven
-by tests/azure/worker_host.py as the host drives it. The worker imports the app and
-indexes it itself; what it reports to the host must be every one of our functions with
-the bindings we declare, and the HTTP function (and a queue message) invoked through the
-worker's own conversion of the host's messages must answer as the core does.
+by tests/azure/worker_host.py as the host drives it. The app directory is what
+`func azure functionapp publish` would upload (tests/azure/publish.py), with the app's
+requirements.txt installed. The worker imports the app and indexes it itself; what it
+reports to the host must be every one of our functions with the bindings we declare, and
+the HTTP function (and a queue message) invoked through the worker's own conversion of
+the host's messages must answer as the core does, on Azurite's Table, Queue and Blob
+storage and the ImgGo simulator.
 
 Without a Python 3.13 this tier fails, saying how to get one: it is never skipped."""
 
@@ -19,10 +22,16 @@ from typing import Any
 
 import pytest
 
+from core.adapters.azure.blob_store import AzureBlobStore
+from core.adapters.azure.storage_queue import StorageQueue
+from core.adapters.azure.table_store import AzureTableJobStore
 from core.api.auth import hash_key
 from core.service.submit import job_id_for_key
 from imggo_simulator import DEMO_API_KEY, SimulatorConfig, SimulatorServer
+from tests.azure.azurite import Azurite
+from tests.azure.conftest import unique
 from tests.azure.functions_host import ROOT
+from tests.azure.publish import stage
 from tests.support.images import png
 
 WORKER_VENV = ROOT / ".venv-azure-worker"
@@ -151,17 +160,43 @@ def run_worker(app_dir: Path, work: Path, env: dict[str, str]) -> dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def worker(simulator: SimulatorServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def storage_names(azurite_server: Azurite) -> Iterator[dict[str, Any]]:
+    """A table, queue and container of their own in Azurite, made as the template makes
+    them in Azure."""
+    names = {"table": unique("jobs"), "queue": unique("work"), "container": unique("uploads")}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_server.connection_string)
+        AzureBlobStore(names["container"]).create_container()
+        store = AzureTableJobStore(names["table"])
+        store.create_table()
+        StorageQueue(names["queue"]).create()
+        yield {**names, "store": store}
+        store.client.delete_table()
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def worker(
+    simulator: SimulatorServer,
+    azurite_server: Azurite,
+    storage_names: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("worker")
+    connection = azurite_server.connection_string
     env = {
-        # Nothing of the developer's environment: the app settings the platform would set.
+        # Nothing of the developer's environment: the app settings the platform would set
+        # (the adapters' URLs follow from the two names, as in Azure).
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(work),
         "LANG": "C.UTF-8",
         "FUNCTIONS_WORKER_RUNTIME": "python",
-        "IMGGO_FN_STORE_URL": "memory://",
-        "IMGGO_FN_BLOB_URL": "memory://",
-        "IMGGO_FN_QUEUE_URL": "local://",
+        "AzureWebJobsStorage": connection,
+        "AZURE_STORAGE_CONNECTION_STRING": connection,
+        "IMGGO_FN_STORE_URL": f"azuretables://{storage_names['table']}",
+        "IMGGO_FN_QUEUE_NAME": storage_names["queue"],
+        "IMGGO_FN_UPLOAD_CONTAINER": storage_names["container"],
+        "IMGGO_FN_RECONCILE_SCHEDULE": "0 */5 * * * *",
         "IMGGO_FN_DATA_DIR": str(work / "data"),
         "IMGGO_BASE_URL": simulator.url,
         "IMGGO_API_KEY": DEMO_API_KEY,
@@ -171,7 +206,7 @@ def worker(simulator: SimulatorServer, tmp_path_factory: pytest.TempPathFactory)
         "IMGGO_FN_SUBMIT_DEADLINE_S": "5",
         "IMGGO_TIMEOUT_S": "2",
     }
-    return run_worker(ROOT, work, env)
+    return run_worker(stage(work / "wwwroot"), work, env)
 
 
 def test_the_worker_indexes_every_function_with_the_bindings_we_declare(
@@ -208,7 +243,7 @@ def answers(worker: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_the_http_function_answers_through_the_workers_invocation_path(
-    worker: dict[str, Any],
+    worker: dict[str, Any], storage_names: dict[str, Any]
 ) -> None:
     health, anonymous, posted, read, missing, malformed, queued = answers(worker)
     assert health["status"] == 200
@@ -222,6 +257,9 @@ def test_the_http_function_answers_through_the_workers_invocation_path(
     job = json.loads(posted["body"])
     assert job["id"] == job_id_for_key(TENANT, IMAGE_KEY)
     assert read["status"] == 200 and json.loads(read["body"])["id"] == job["id"]
+    assert json.loads(read["body"])["imggo_job_id"]  # ImgGo (the simulator) took the image
+    stored = storage_names["store"].get(job["id"])  # written by the worker's process
+    assert stored is not None and stored.tenant == TENANT
     assert missing["status"] == 404
     assert missing["headers"]["X-Request-Id"] == "req-worker-1"
     assert set(json.loads(missing["body"])["error"]) == {"code", "message", "details"}
