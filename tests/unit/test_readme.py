@@ -14,12 +14,20 @@ from core.adapters.stores import SUPPORTED_SCHEMES
 from core.config import MIB, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "handlers_aws", "handlers_gcp", "imggo_cli", "imggo_simulator")
+PACKAGES = (
+    "core",
+    "handlers_aws",
+    "handlers_gcp",
+    "handlers_azure",
+    "imggo_cli",
+    "imggo_simulator",
+)
+ENTRY_FILES = ("main.py", "function_app.py")  # the deploy tools' entry points at the root
 NAME = re.compile(r"IMGGO_[A-Z0-9_]+")
 
 
 def _sources() -> list[Path]:
-    files = [ROOT / "main.py"]
+    files = [ROOT / name for name in ENTRY_FILES]
     for package in PACKAGES:
         files += sorted((ROOT / package).rglob("*.py"))
     return files
@@ -98,3 +106,4 @@ def test_the_readme_says_how_to_run_each_clouds_handler_locally():
     text = (ROOT / "README.md").read_text()
     assert "functions-framework --target http_api --source main.py" in text
     assert "sam local start-api" in text
+    assert "cp local.settings.json.example local.settings.json" in text and "func start" in text
