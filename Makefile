@@ -10,7 +10,7 @@ LOCAL_STAMP := $(VENV)/.installed-local
 DEV_STAMP := $(VENV)/.installed-dev
 DEMO_DIR := out/demo
 
-.PHONY: demo test lint typecheck unit bench serve clean fuzz browser tools
+.PHONY: demo test lint typecheck unit bench serve clean fuzz browser tools azure-worker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,8 +69,23 @@ $(CHECKOV_STAMP): deploy/tools/checkov-requirements.txt
 
 tools: $(SAM_STAMP) $(CHECKOV_STAMP)
 
+## azure-worker: the real Azure Functions Python worker (azure-functions-runtime, the
+## library worker of Python 3.13+) with the app's requirements.txt, in its own venv on a
+## Python 3.13 (found by deploy/find-python.sh: AZURE_PY313, PATH, then pyenv; fails
+## clearly if none). tests/azure/test_worker_indexing.py runs function_app.py through it.
+AZURE_WORKER_VENV := .venv-azure-worker
+AZURE_WORKER_STAMP := $(AZURE_WORKER_VENV)/.installed
+
+$(AZURE_WORKER_STAMP): deploy/tools/azure-worker-requirements.txt requirements.txt deploy/find-python.sh
+	@py313="$$(bash deploy/find-python.sh 3.13 AZURE_PY313 'the Azure Functions worker tier runs on it')" \
+	  || exit 1; test -x $(AZURE_WORKER_VENV)/bin/python || "$$py313" -m venv $(AZURE_WORKER_VENV)
+	$(AZURE_WORKER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/tools/azure-worker-requirements.txt
+	@touch $@
+
+azure-worker: $(AZURE_WORKER_STAMP)
+
 ## test: lint, types and the whole test suite (what CI runs)
-test: $(DEV_STAMP) $(NODE_STAMP) tools browser lint typecheck
+test: $(DEV_STAMP) $(NODE_STAMP) tools azure-worker browser lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: $(DEV_STAMP)
@@ -105,7 +120,7 @@ serve: $(LOCAL_STAMP)
 	$(BIN)/imggo-fn serve
 
 clean:
-	rm -rf $(VENV) $(FUZZ_VENV) $(SAM_VENV) $(CHECKOV_VENV) out data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FUZZ_VENV) $(SAM_VENV) $(CHECKOV_VENV) $(AZURE_WORKER_VENV) out data .pytest_cache .mypy_cache .ruff_cache
 
 ## package-aws: the Lambda artifact (core + handlers_aws + runtime deps, python3.12 arm64,
 ## no boto3, bytecode compiled by a Python 3.12 as the runtime's) in build/aws/ and

@@ -19,7 +19,7 @@ Acknowledgement is how the function returns (the host's queue rules are in host.
               failed, so nothing is lost silently
 
 Binding names come from app settings (`%NAME%`): handlers_azure.runtime's defaults are
-what infra/main.bicep sets.
+what infra/azure/main.bicep sets.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 No Functions host runs on these machines (/work/shared/AZURE.md), so the tests stand in
 for the little of it the app relies on:
 
-- `functions()`: the user functions `function_app.py` registers, indexed once (a second
-  `get_functions()` raises "does not have a unique function name").
+- `indexed()` / `functions()`: the functions `function_app.py` registers, indexed once (a
+  second `get_functions()` raises "does not have a unique function name").
 - `Context`: the attributes of azure.functions.Context the functions read.
 - `QueueHost`: host.json's queue rules against Azurite - base64 text decoded; a function
   that raises leaves the message to reappear (the visibility timeout, here at once);
@@ -46,11 +46,17 @@ class Context:
 
 
 @functools.cache
-def functions() -> dict[str, Any]:
-    """Function name -> the user function, from `function_app.py` in this process."""
+def indexed() -> dict[str, Any]:
+    """Function name -> the registered function (its binding JSON, its user function),
+    from `function_app.py` in this process."""
     import function_app
 
-    return {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+
+
+def functions() -> dict[str, Any]:
+    """Function name -> the user function."""
+    return {name: f.get_user_function() for name, f in indexed().items()}
 
 
 Handling = Literal["done", "redelivered", "poisoned"]

@@ -1,5 +1,5 @@
-"""infra/main.bicep, the Azure descriptor: checkov passes it with every skip justified next
-to its resource, and its structure (parsed by pycep, the parser checkov itself uses, from
+"""infra/azure/main.bicep, the Azure descriptor: checkov passes it with every skip justified
+next to its resource, and its structure (parsed by pycep, the parser checkov itself uses, from
 checkov's venv: no Bicep compiler runs here) holds what handlers_azure needs - the
 resources, the least-privilege role assignments, and every IMGGO_* setting the Azure
 handlers read, secrets as Key Vault references."""
@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from core.config import SECRET_NAMES, SECRETS_TTL_ENV
+from core.config import SECRET_NAMES
 from handlers_azure.runtime import AZURE_DEFAULTS, QUEUE_NAME, UPLOAD_CONTAINER
+from tests.azure.settings import handler_setting_names
 from tests.descriptors.cfn import ROOT
 from tests.descriptors.test_validators import CHECKOV, offline_env, tool
 
-BICEP = ROOT / "infra" / "main.bicep"
+BICEP = ROOT / "infra" / "azure" / "main.bicep"
 CHECKOV_PYTHON = CHECKOV.parent / "python"
 
 # Built-in role definition ids (the same in every tenant), by the scope they must have.
@@ -76,15 +77,6 @@ def app_settings(tree: dict[str, Any]) -> dict[str, Any]:
     (site,) = of_type(tree, "Microsoft.Web/sites").values()
     settings = config(site)["properties"]["siteConfig"]["appSettings"]
     return {s["name"]: s["value"] for s in settings}
-
-
-def handler_setting_names() -> set[str]:
-    """Every IMGGO_* name handlers_azure's source reads or defaults, and the core's secrets
-    and secret-cache TTL (which the handler reads through core.config)."""
-    names = set(SECRET_NAMES) | {SECRETS_TTL_ENV}
-    for source in (ROOT / "handlers_azure").glob("*.py"):
-        names |= set(re.findall(r'"(IMGGO_[A-Z0-9_]+)"', source.read_text()))
-    return names
 
 
 def test_checkov_passes_and_every_skip_is_justified(tmp_path: Path) -> None:

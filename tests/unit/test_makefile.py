@@ -37,3 +37,13 @@ def test_demo_installs_the_local_extra_only():
 
 def test_test_installs_the_development_extra():
     assert any("-e '.[dev]'" in line for line in installs(dry_run("test")))
+
+
+def test_test_builds_the_azure_worker_venv_on_python_313():
+    commands = dry_run("test")
+    assert "deploy/find-python.sh 3.13 AZURE_PY313" in commands
+    assert any(
+        line.startswith(".venv-azure-worker/bin/python -m pip install")
+        and "-r deploy/tools/azure-worker-requirements.txt" in line
+        for line in installs(commands)
+    )

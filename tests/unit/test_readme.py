@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 from core.adapters.registry import schemes
@@ -14,12 +15,20 @@ from core.adapters.stores import SUPPORTED_SCHEMES
 from core.config import MIB, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "handlers_aws", "handlers_gcp", "imggo_cli", "imggo_simulator")
+PACKAGES = (
+    "core",
+    "handlers_aws",
+    "handlers_gcp",
+    "handlers_azure",
+    "imggo_cli",
+    "imggo_simulator",
+)
+ENTRY_FILES = ("main.py", "function_app.py")  # the deploy tools' entry points at the root
 NAME = re.compile(r"IMGGO_[A-Z0-9_]+")
 
 
 def _sources() -> list[Path]:
-    files = [ROOT / "main.py"]
+    files = [ROOT / name for name in ENTRY_FILES]
     for package in PACKAGES:
         files += sorted((ROOT / package).rglob("*.py"))
     return files
@@ -98,3 +107,20 @@ def test_the_readme_says_how_to_run_each_clouds_handler_locally():
     text = (ROOT / "README.md").read_text()
     assert "functions-framework --target http_api --source main.py" in text
     assert "sam local start-api" in text
+    assert "cp local.settings.json.example local.settings.json" in text and "func start" in text
+
+
+def test_every_repository_path_the_docs_name_exists():
+    """A moved or renamed file (infra/azure/main.bicep, a test module) leaves no stale
+    `path` in the README or a deploy guide."""
+    listed = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
+    ).stdout.splitlines()
+    tops = {path.split("/", 1)[0] for path in listed if "/" in path}
+    named = 0
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for path in re.findall(r"`([\w.-]+(?:/[\w.-]+)+/?)`", doc.read_text()):
+            if path.split("/", 1)[0] in tops:
+                named += 1
+                assert (ROOT / path).exists(), f"{doc.name} names {path}, which does not exist"
+    assert named >= 20  # the scan found the paths the docs name
