@@ -12,14 +12,24 @@ neutral operations every trigger maps onto:
     timer tick          -> ReconcileReport       FunctionHost.timer
 
 A handler translates the native event into one of these calls and acts on the verdict
-through a three-row table of its own (for SQS: DONE -> delete, RETRY -> report the item
-failed, POISON -> delete). What a verdict means is decided here:
+through a small table of its own (for SQS: DONE -> delete, RETRY -> report the item
+failed, POISON -> delete), keyed on `Outcome.acknowledge`. What a verdict means is
+decided here:
 
 - DONE: the message did its work, or there was nothing left to do (a repeat, an object
   that is not one of our uploads). Acknowledge.
 - RETRY: transient (ImgGo or a store unavailable, an unexpected error): the platform
   should deliver it again later. Do not acknowledge; the platform's retry policy and
   dead-letter bound apply.
+- DEFER: ImgGo's rate budget (core.domain.rate_budget) has no call free for it within
+  the submit deadline. Not a failure, and never counted as one: nothing was sent. The
+  message is sent again to the queue, held back until the budget expects a call free
+  (`Queue.max_delay_s` permitting: SQS, Azure Queue, the local pool), and the delivery
+  acknowledged - so its receive count, which walks a message to the dead-letter queue,
+  starts afresh. SQS's own way, a visibility change, would keep counting. Where the
+  queue cannot hold a message back (Pub/Sub), it is not acknowledged and the
+  subscription's retry backoff carries it; deferrals are counted (`Deferrals`) apart
+  from failures either way.
 - POISON: it will fail every time (not a message we wrote, its job gone, refused by
   the domain). It is logged with its id, counted (`PoisonMessages`), and its job - when
   there is one still pending - is recorded `failed` with the reason, so nothing is lost
@@ -38,7 +48,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from core.api.app import safe_request_id
@@ -46,7 +56,7 @@ from core.api.http import Request, Response
 from core.config import Settings, secret_refs
 from core.domain.errors import DomainError, UnavailableError
 from core.domain.job import Job, JobError, JobStatus, advance
-from core.ports import Secrets
+from core.ports import Secrets, WorkItem
 from core.runtime import Runtime
 from core.service.context import Metrics, Services, update_job
 from core.service.reconcile import STORE_MARGIN_S, ReconcileReport
@@ -89,9 +99,13 @@ class Outcome:
     job_id: str | None = None
     code: str = ""  # why, for logs and metrics: a domain error code, or "skipped"
     reason: str = ""
+    delay_s: float = 0.0  # DEFER: held back this long
+    requeued: bool = False  # DEFER: sent again, delayed, so this delivery is done
 
     @property
     def acknowledge(self) -> bool:
+        if self.verdict is Verdict.DEFER:
+            return self.requeued
         return self.verdict is not Verdict.RETRY
 
 
@@ -197,6 +211,8 @@ class FunctionHost:
             log.exception("work message %s: unexpected error; it will be retried", message_id)
             return Outcome(Verdict.RETRY, code="internal_error", reason="unexpected error")
         outcome = _outcome(result)
+        if outcome.verdict is Verdict.DEFER:
+            return self._deferred(services, outcome, message_id)
         if outcome.verdict is Verdict.POISON:
             self._poisoned(services, outcome, message_id)
         elif outcome.verdict is Verdict.RETRY:
@@ -207,6 +223,28 @@ class FunctionHost:
                 extra={"message_id": message_id, "code": outcome.code},
             )
         return outcome
+
+    def _deferred(self, services: Services, outcome: Outcome, message_id: str) -> Outcome:
+        self._metrics.count("Deferrals")
+        queue = services.queue
+        requeued = False
+        if (
+            queue is not None
+            and outcome.job_id is not None
+            and outcome.delay_s <= queue.max_delay_s
+        ):
+            try:
+                queue.send([WorkItem(outcome.job_id)], delay_s=outcome.delay_s)
+                requeued = True
+            except DomainError as exc:  # the platform's redelivery still carries it
+                log.warning("job %s: deferral not re-queued (%s)", outcome.job_id, exc.code)
+        log.info(
+            "job %s deferred %.1f s: no ImgGo call free in the rate budget",
+            outcome.job_id,
+            outcome.delay_s,
+            extra={"message_id": message_id, "code": outcome.code, "requeued": requeued},
+        )
+        return replace(outcome, requeued=requeued)
 
     def dead_lettered(self, body: str | bytes, *, message_id: str = "") -> Outcome:
         """A message the platform gave up redelivering (Azure's `<queue>-poison` after
@@ -310,7 +348,9 @@ class FunctionHost:
 
 
 def _outcome(result: WorkResult) -> Outcome:
-    return Outcome(result.verdict, result.job, result.job_id, result.code, result.reason)
+    return Outcome(
+        result.verdict, result.job, result.job_id, result.code, result.reason, result.delay_s
+    )
 
 
 def _build_services(settings: Settings, metrics: Metrics) -> Services:

@@ -281,7 +281,19 @@ class Queue(Protocol):
     reconciler dispatches them later, so nothing is lost.
     """
 
-    def send(self, items: Sequence[WorkItem]) -> None: ...
+    # The longest `delay_s` the backend can hold an item back for (SQS: 15 minutes;
+    # Pub/Sub: none). A deferral longer than this is left to the platform's redelivery.
+    max_delay_s: float
+
+    def send(self, items: Sequence[WorkItem], *, delay_s: float = 0.0) -> None:
+        """Hand `items` over; with `delay_s`, none is delivered before that many seconds
+        (at most `max_delay_s`; more is a ValueError)."""
+        ...
+
+
+def check_delay(queue: Queue, delay_s: float) -> None:
+    if not 0.0 <= delay_s <= queue.max_delay_s:
+        raise ValueError(f"{type(queue).__name__} can delay an item 0..{queue.max_delay_s} s")
 
 
 # --------------------------------------------------------------------------- blobs

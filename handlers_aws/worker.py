@@ -8,6 +8,8 @@ source mapping enables ReportBatchItemFailures), so SQS redelivers only those:
     POISON    success: deleted (the core logged it, counted it, recorded its job)
     RETRY     item failure: visible again after the visibility timeout; after the
               queue's maxReceiveCount it moves to the dead-letter queue
+    DEFER     success: the core sent it again with DelaySeconds (no ImgGo budget yet),
+              so a deferral never spends a receive count
 
 A record is not started without time for its worst case (the core decides; see
 core.platform.FunctionHost.queue_message): it is reported failed instead, so a batch

@@ -17,6 +17,8 @@ Acknowledgement is how the function returns (the host's queue rules are in host.
     RETRY     raise: visible again after the visibility timeout; after maxDequeueCount
               the host moves it to `<queue>-poison`, where queue_poison records its job
               failed, so nothing is lost silently
+    DEFER     return: the core sent it again with a visibility timeout (no ImgGo budget
+              yet), so a deferral never counts towards maxDequeueCount
 
 Binding names come from app settings (`%NAME%`): handlers_azure.runtime's defaults are
 what infra/azure/main.bicep sets.

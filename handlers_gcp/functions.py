@@ -13,6 +13,8 @@ up to its dead-letter bound). The verdict is the core's (core.platform):
     DONE      return: acknowledged
     POISON    return: acknowledged (the core logged it, counted it, recorded its job)
     RETRY     raise: redelivered
+    DEFER     raise: redelivered after the subscription's retry backoff (Pub/Sub cannot
+              hold a message back; no ImgGo budget yet - see core.platform)
 
 A malformed or misrouted event never reaches the core: it can never succeed, so it is
 logged as an error and acknowledged.

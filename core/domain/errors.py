@@ -58,6 +58,10 @@ class UnsupportedMediaTypeError(DomainError):
 
 
 class RateLimitedError(DomainError):
+    """Too many calls: ImgGo's rate budget has no call free for this work within its
+    deadline. Work that meets it is deferred (after `retry_after_s`), not failed:
+    nothing was sent, nothing went wrong."""
+
     status = 429
     code = "rate_limited"
 

@@ -260,11 +260,12 @@ def run_batch(
 
 def process_item(services: Services, item: WorkItem) -> Job:
     """A queue worker's unit: dispatch one accepted job. Repeats are no-ops. Raises
-    UnavailableError on a transient failure so the queue redelivers the message."""
+    UnavailableError on a transient failure so the queue redelivers the message, and
+    RateLimitedError (one) when the rate budget defers it."""
     job = services.store.get(item.job_id)
     if job is None:
         raise NotFoundError(f"no job {item.job_id}", code="job_not_found")
-    job = dispatch(services, job)
+    job = dispatch(services, job, defer=True)
     if job.status is JobStatus.ACCEPTED and job.dedupe_of is None:
         raise UnavailableError(f"ImgGo did not take job {job.id} yet; retry later")
     return job

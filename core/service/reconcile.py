@@ -16,7 +16,8 @@ A pass is bounded by the time its invocation has left (`time_left`, from the pla
 it takes the next job only while there is room for that job's worst case (one ImgGo
 submission, `submit_deadline_s`, plus a margin for the store writes), so a large backlog
 is worked through over several passes instead of a pass killed mid-job by its timeout.
-The jobs it did not reach are counted as `deferred`.
+The jobs it did not reach are counted as `deferred`; so are those after a dispatch the
+ImgGo rate budget deferred (core.domain.rate_budget): the pass stops dispatching there.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.domain.errors import DomainError
+from core.domain.errors import DomainError, RateLimitedError
 from core.domain.job import Job, JobError, JobStatus, advance
 from core.ports import Sweep, UnreadableRecordError
 from core.service.context import Services, update_job
@@ -94,7 +95,7 @@ def _reconcile_one(services: Services, job: Job, now: float) -> str:
         _give_up(services, job, now, NEVER_UPLOADED)
         return "gave_up"
     if job.status is JobStatus.ACCEPTED and job.dedupe_of is None:
-        after = dispatch(services, job)
+        after = dispatch(services, job, defer=True)
         return "dispatched" if after.status is not JobStatus.ACCEPTED else "unchanged"
     after = refresh(services, job)
     return "advanced" if after.status is not job.status else "unchanged"
@@ -149,12 +150,20 @@ def reconcile(
         handled += 1
         try:
             counts[_reconcile_one(services, job, now)] += 1
+        except RateLimitedError:
+            # ImgGo's rate budget is spent: every job after this one would only wait for
+            # it too. They are `deferred`, like the jobs a pass has no time for.
+            handled -= 1
+            break
         except Exception as exc:  # one job's failure is not the pass's (see the docstring)
             counts["errors"] += 1
             _contain(services, job, exc, now)
     deferred = len(scan.items) - handled
     if deferred:
-        log.info("reconcile: no time left for %d pending jobs; the next pass takes them", deferred)
+        log.info(
+            "reconcile: no time or ImgGo budget left for %d pending jobs; the next pass takes them",
+            deferred,
+        )
     if time_left is None or time_left() >= STORE_MARGIN_S:
         sweep = services.store.delete_expired(now=now)
     else:

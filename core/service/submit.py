@@ -26,6 +26,7 @@ from core.domain.errors import (
     ConflictError,
     DomainError,
     PayloadTooLargeError,
+    RateLimitedError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
@@ -37,6 +38,7 @@ from core.ports import (
     ImageUpload,
     RemoteJob,
     Submission,
+    WorkItem,
 )
 from core.service.context import Services, update_job
 from core.service.images import sniff_image
@@ -355,10 +357,17 @@ def dispatch(
     image: bytes | None = None,
     content_holder: str | None = None,
     imggo_slots: AbstractContextManager[object] = _UNBOUNDED,
+    defer: bool = False,
 ) -> Job:
     """Send an accepted job to ImgGo and record the answer. Safe to repeat: ImgGo sees
     our job id as its Idempotency-Key. A transient failure leaves the job accepted (the
     reconciler or the queue retries); a refusal ends it `rejected`.
+
+    No call free in ImgGo's rate budget within the submit deadline (or ImgGo's 429s
+    outlasting it) is a deferral, not a failure: the job is left accepted and untouched
+    - no attempt counted, no write - for whoever is responsible for it to send later:
+    with `defer`, RateLimitedError tells the caller when (a queue worker hands its
+    message back for then); without, the caller's next pass or the reconciler does.
 
     A caller that accepted the job itself may save two round trips: `image`, the
     upload's bytes it still holds (not read back from the blob store), and
@@ -384,6 +393,14 @@ def dispatch(
             )
     except ImageApiError as exc:
         now = clock.now()
+        if exc.code == "rate_limited" or exc.status == 429:
+            log.info("job %s deferred: ImgGo's rate budget is spent for now", job.id)
+            if defer:
+                raise RateLimitedError(
+                    f"ImgGo's rate budget has no call free for job {job.id} yet",
+                    retry_after_s=exc.retry_after_s,
+                ) from None
+            return job
         if exc.retryable:
             log.warning("ImgGo unavailable for job %s: %s", job.id, exc.message)
             return update_job(
@@ -419,8 +436,22 @@ def dispatch(
 
 
 def submit(services: Services, new: NewJob) -> SubmitOutcome:
-    """The synchronous path of POST /v1/jobs: accept, then dispatch at once."""
+    """The synchronous path of POST /v1/jobs: accept, then dispatch at once. A dispatch
+    the rate budget defers is handed to the queue, held back until a call is likely
+    free, where there is one; otherwise the reconciler sends it (it stays accepted)."""
     outcome = accept(services, new)
     if not outcome.created:
         return outcome
-    return SubmitOutcome(dispatch(services, outcome.job), created=True)
+    try:
+        return SubmitOutcome(dispatch(services, outcome.job, defer=True), created=True)
+    except RateLimitedError as exc:
+        queue = services.queue
+        if queue is not None:
+            from core.service.work import deferral_delay
+
+            delay = min(deferral_delay(exc.retry_after_s), queue.max_delay_s)
+            try:
+                queue.send([WorkItem(outcome.job.id)], delay_s=delay)
+            except DomainError as lost:  # still accepted: the reconciler's then
+                log.warning("job %s: deferral not queued (%s)", outcome.job.id, lost.code)
+        return SubmitOutcome(outcome.job, created=True)

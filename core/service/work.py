@@ -1,13 +1,20 @@
 """One queue message in, one verdict out: what every cloud's worker needs to decide
-whether to acknowledge, retry or dead-letter a message. The clouds differ only in how
-they act on the verdict (SQS: report the item failed; Pub/Sub: raise or return)."""
+whether to acknowledge, retry, defer or dead-letter a message. The clouds differ only
+in how they act on the verdict (SQS: report the item failed; Pub/Sub: raise or return)."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from enum import Enum
 
-from core.domain.errors import DomainError, NotFoundError, UnavailableError, ValidationError
+from core.domain.errors import (
+    DomainError,
+    NotFoundError,
+    RateLimitedError,
+    UnavailableError,
+    ValidationError,
+)
 from core.domain.job import Job
 from core.service.batch import process_item
 from core.service.context import Services
@@ -17,6 +24,7 @@ from core.service.messages import decode_work_item
 class Verdict(Enum):
     DONE = "done"  # dispatched, or nothing left to do (a repeat)
     RETRY = "retry"  # transient (ImgGo unavailable): deliver again later
+    DEFER = "defer"  # no ImgGo budget yet: deliver again after `delay_s`, not a failure
     POISON = "poison"  # will fail every time: not ours, malformed, its job gone
 
 
@@ -27,6 +35,15 @@ class WorkResult:
     job_id: str | None = None
     code: str = ""  # why, for logs: bad_message, job_missing, or the domain error's code
     reason: str = ""
+    delay_s: float = 0.0  # DEFER: when the budget expects a call free
+
+
+def deferral_delay(wait_s: float | None) -> float:
+    """How long deferred work is held back: the budget's wait for a free call, at least
+    a second, spread over up to twice that so deferred items come back one by one
+    instead of all at the moment the budget named."""
+    base = max(1.0, wait_s or 0.0)
+    return base * random.uniform(1.0, 2.0)  # noqa: S311 - spreads retries, guards nothing
 
 
 def handle_work_message(services: Services, body: str | bytes) -> WorkResult:
@@ -36,6 +53,14 @@ def handle_work_message(services: Services, body: str | bytes) -> WorkResult:
         return WorkResult(Verdict.POISON, code=exc.code, reason=exc.message)
     try:
         job = process_item(services, item)
+    except RateLimitedError as exc:
+        return WorkResult(
+            Verdict.DEFER,
+            job_id=item.job_id,
+            code=exc.code,
+            reason=exc.message,
+            delay_s=deferral_delay(exc.retry_after_s),
+        )
     except UnavailableError as exc:
         return WorkResult(Verdict.RETRY, job_id=item.job_id, code=exc.code, reason=exc.message)
     except NotFoundError:

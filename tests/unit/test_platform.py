@@ -132,3 +132,41 @@ def test_an_object_that_is_not_an_upload_is_done_not_retried(name):
     host, _ = host_with(make_services())
     outcome = host.object_landed("bucket", name, size=3, content_type="image/png")
     assert outcome.verdict is Verdict.DONE and outcome.code == "skipped"
+
+
+@dataclass
+class DelayingQueue:
+    max_delay_s: float
+    sent: list[tuple[str, float]] = field(default_factory=list)
+
+    def send(self, items: list[WorkItem], *, delay_s: float = 0.0) -> None:
+        self.sent += [(item.job_id, delay_s) for item in items]
+
+
+@pytest.mark.parametrize("can_delay", [True, False], ids=["sqs-like", "pubsub-like"])
+def test_a_message_without_imggo_budget_is_deferred_not_failed(can_delay: bool) -> None:
+    from core.adapters.imggo.budget import rate_limited
+
+    imggo = FakeImggo()
+    services = make_services(imggo=imggo)
+    queue = DelayingQueue(max_delay_s=900.0 if can_delay else 0.0)
+    services.queue = queue  # type: ignore[assignment]
+    job = accept(
+        services, NewJob(tenant="t", pattern_id="invoice", image_url="https://images.example/a.png")
+    ).job
+    host, platform = host_with(services)
+    imggo.fail_next.append(rate_limited(4.0))  # what the shared budget raises
+    outcome = host.queue_message(encode_work_item(WorkItem(job.id)), message_id="m-9")
+    assert outcome.verdict is Verdict.DEFER
+    assert 4.0 <= outcome.delay_s <= 8.0  # the budget's wait, spread
+    assert platform.sink.counts.get("Deferrals") == 1
+    assert "PoisonMessages" not in platform.sink.counts
+    # Nothing was sent, so nothing is counted against the job.
+    assert services.store.get(job.id) == job
+    if can_delay:
+        # Sent again, held back, and this delivery acknowledged: its receive count
+        # (what walks a message to the dead-letter queue) starts afresh.
+        assert queue.sent == [(job.id, outcome.delay_s)] and outcome.acknowledge
+    else:
+        # Pub/Sub cannot hold a message back: the subscription's backoff redelivers it.
+        assert queue.sent == [] and not outcome.acknowledge

@@ -133,7 +133,9 @@ def test_queue_worker_is_idempotent_and_raises_on_transient_failure():
         def __init__(self):
             self.items = []
 
-        def send(self, items):
+        max_delay_s = 900.0
+
+        def send(self, items, *, delay_s=0.0):
             self.items.extend(items)
 
     imggo = FakeImggo()
@@ -144,11 +146,18 @@ def test_queue_worker_is_idempotent_and_raises_on_transient_failure():
     )
     assert imggo.submit_calls == 0 and len(services.queue.items) == 1
     item = services.queue.items[0]
-    imggo.fail_next.append(ImageApiError("busy", status=429, retryable=True))
-    from core.domain.errors import UnavailableError
+    imggo.fail_next.append(ImageApiError("busy", status=503, retryable=True))
+    from core.domain.errors import RateLimitedError, UnavailableError
 
     with pytest.raises(UnavailableError):
         process_item(services, item)
+    # ImgGo's 429s outlasting the deadline defer the item: not a failure, no write.
+    before = services.store.get(item.job_id)
+    imggo.fail_next.append(ImageApiError("slow down", status=429, retryable=True, retry_after_s=7))
+    with pytest.raises(RateLimitedError) as deferred:
+        process_item(services, item)
+    assert deferred.value.retry_after_s == 7
+    assert services.store.get(item.job_id) == before
     job = process_item(services, item)  # redelivery
     again = process_item(services, item)  # duplicate delivery
     assert job.status is JobStatus.QUEUED and again.version == job.version

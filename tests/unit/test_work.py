@@ -10,7 +10,9 @@ class ListQueue:
     def __init__(self):
         self.items = []
 
-    def send(self, items):
+    max_delay_s = 900.0
+
+    def send(self, items, *, delay_s=0.0):
         self.items.extend(items)
 
 

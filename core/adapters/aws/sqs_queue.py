@@ -17,6 +17,7 @@ dispatches them later, so nothing is lost.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from core.adapters.aws import clients
 from core.adapters.aws.errors import unavailable_on_outage
 from core.adapters.outages import DEFAULT_LIMITS, CallLimits, unavailable
-from core.ports import WorkItem
+from core.ports import WorkItem, check_delay
 from core.service.messages import encode_work_item
 
 _OPTIONS = {
@@ -106,15 +107,21 @@ class SqsQueue:
                     self._url = str(found["QueueUrl"])
             return self._url
 
-    def send(self, items: Sequence[WorkItem]) -> None:
-        for start in range(0, len(items), SEND_BATCH):
-            self._send_batch(items[start : start + SEND_BATCH])
+    max_delay_s = 900.0  # SQS's DelaySeconds
 
-    def _send_batch(self, items: Sequence[WorkItem]) -> None:
+    def send(self, items: Sequence[WorkItem], *, delay_s: float = 0.0) -> None:
+        check_delay(self, delay_s)
+        for start in range(0, len(items), SEND_BATCH):
+            self._send_batch(items[start : start + SEND_BATCH], math.ceil(delay_s))
+
+    def _send_batch(self, items: Sequence[WorkItem], delay_s: int) -> None:
         pending = {str(i): encode_work_item(item) for i, item in enumerate(items)}
         failed: list[dict[str, Any]] = []
         for attempt in range(SEND_ATTEMPTS):
-            entries = [{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()]
+            entries = [
+                {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_s}
+                for entry_id, body in pending.items()
+            ]
             with unavailable_on_outage(_BACKEND):
                 response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             failed = response.get("Failed") or []

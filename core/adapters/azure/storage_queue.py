@@ -17,6 +17,7 @@ The client is built on the first send, so a cold start that never queues pays no
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 from core.adapters.azure import clients
 from core.adapters.azure.errors import unavailable_on_outage
 from core.adapters.outages import DEFAULT_LIMITS, CallLimits
-from core.ports import WorkItem
+from core.ports import WorkItem, check_delay
 from core.service.messages import encode_work_item
 
 if TYPE_CHECKING:
@@ -63,13 +64,17 @@ class StorageQueue:
     def from_url(cls, url: str) -> StorageQueue:
         return cls(parse_url(url))
 
-    def send(self, items: Sequence[WorkItem]) -> None:
+    max_delay_s = 7 * 24 * 3600.0  # a message's visibility timeout at most
+
+    def send(self, items: Sequence[WorkItem], *, delay_s: float = 0.0) -> None:
+        check_delay(self, delay_s)
         if not items:
             return
         client = self.client
+        hidden = math.ceil(delay_s) or None
         for item in items:
             with unavailable_on_outage(BACKEND):
-                client.send_message(encode_work_item(item))
+                client.send_message(encode_work_item(item), visibility_timeout=hidden)
 
     def create(self) -> None:
         """Create the queue and its poison queue (tests, local stacks; Bicep on Azure)."""

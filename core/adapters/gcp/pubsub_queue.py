@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.adapters.gcp.errors import is_transient, retry_policy
 from core.adapters.outages import DEFAULT_LIMITS, CallLimits, unavailable
-from core.ports import WorkItem
+from core.ports import WorkItem, check_delay
 from core.service.messages import encode_work_item
 
 if TYPE_CHECKING:
@@ -66,8 +66,13 @@ class PubSubQueue:
     def from_url(cls, url: str) -> PubSubQueue:
         return cls(parse_url(url))
 
-    def send(self, items: Sequence[WorkItem]) -> None:
+    # Pub/Sub delivers what is published at once: a deferral is the subscription's
+    # retry backoff on the nacked message instead (core.platform).
+    max_delay_s = 0.0
+
+    def send(self, items: Sequence[WorkItem], *, delay_s: float = 0.0) -> None:
         """Publish every item and wait until Pub/Sub has them all."""
+        check_delay(self, delay_s)
         if not items:
             return
         publisher = self._client()
