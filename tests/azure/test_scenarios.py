@@ -31,7 +31,7 @@ from handlers_azure import runtime
 from imggo_simulator import DEMO_API_KEY, SimulatorConfig, SimulatorServer
 from tests.azure.azurite import ACCOUNT, Azurite
 from tests.azure.conftest import unique
-from tests.azure.functions_host import Context, HttpTriggerShim, QueueHost, functions
+from tests.azure.functions_host import HttpTriggerShim, QueueHost, invoke
 from tests.azure.key_vault import KeyVaultStandIn
 from tests.scenarios.suite import Answer, CloudScenarios, Delivery, put_signed
 from tests.support.images import ImageHost
@@ -114,13 +114,13 @@ class AzureDriver:
         name = f"{self.container}/incoming/{tenant}/{job_id}"
         blob = func.blob.InputStream(data=data, name=name, uri=upload["url"], length=len(data))
         try:
-            functions()["upload_landed"](blob, Context())
+            invoke("upload_landed", blob)
         except Exception:
             return False  # the host retries an Event Grid-triggered function that raised
         return True
 
     def tick(self) -> None:
-        functions()["reconcile"](TimerRequest(past_due=False), Context())
+        invoke("reconcile", TimerRequest(past_due=False))
 
     def rotate_imggo_key(self, new_key: str) -> None:
         self.vault.write(self.api_key_secret, new_key)  # a new version; the instance stays
