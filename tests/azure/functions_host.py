@@ -107,17 +107,29 @@ class WorkerLogChannel(logging.Handler):
 
 @contextmanager
 def worker_log_channel() -> Iterator[WorkerLogChannel]:
-    """The worker's channel on the root logger, at the worker's level, for a block."""
+    """The worker's channel on the root logger, at the worker's level, for a block. The
+    "imggo" loggers are as in a worker process, where nothing but the worker configures
+    logging: propagating to the root, no handler or level of their own. (The AWS
+    handler's Powertools set-up, run by other tests in this process, stops their
+    propagation.)"""
     channel = WorkerLogChannel()
-    root = logging.getLogger()
-    level = root.level
+    root, ours = logging.getLogger(), logging.getLogger("imggo")
+    saved = (root.level, ours.level, ours.propagate, list(ours.handlers))
     root.addHandler(channel)
     root.setLevel(logging.INFO)
+    ours.setLevel(logging.NOTSET)
+    ours.propagate = True
+    for handler in saved[3]:
+        ours.removeHandler(handler)
     try:
         yield channel
     finally:
         root.removeHandler(channel)
-        root.setLevel(level)
+        root.setLevel(saved[0])
+        ours.setLevel(saved[1])
+        ours.propagate = saved[2]
+        for handler in saved[3]:
+            ours.addHandler(handler)
 
 
 @functools.cache
