@@ -366,6 +366,7 @@ class ContainerHost:
 
     def __init__(self, platform: Callable[[], Platform]) -> None:
         self._platform = platform
+        self._clock: Callable[[], float] = time.monotonic
         self._host: FunctionHost | None = None
         self._lock = threading.Lock()
 
@@ -374,7 +375,7 @@ class ContainerHost:
         if built is None:
             with self._lock:
                 if self._host is None:
-                    self._host = FunctionHost(self._platform())
+                    self._host = FunctionHost(self._platform(), clock=self._clock)
                 built = self._host
         return built
 
@@ -382,9 +383,12 @@ class ContainerHost:
     def started(self) -> bool:
         return self._host is not None
 
-    def reset(self) -> None:
-        """Forget the host (a test starting a new 'container'); built services close."""
+    def reset(self, *, clock: Callable[[], float] | None = None) -> None:
+        """Forget the host (a test starting a new 'container'); built services close.
+        `clock`: the new container's monotonic clock, for a test that moves time past
+        the secrets TTL instead of sleeping through it (else time.monotonic)."""
         with self._lock:
             if self._host is not None and self._host.runtime.built:
                 self._host.runtime.reset()
             self._host = None
+            self._clock = clock or time.monotonic

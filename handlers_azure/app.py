@@ -55,6 +55,8 @@ def _acknowledge(outcome: Outcome) -> None:
 
 
 def _traceparent(context: func.Context) -> str | None:
+    """The host's trace context for the invocation: its trace id is the operation_Id
+    Application Insights files the invocation's logs under."""
     trace = getattr(context, "trace_context", None)
     return getattr(trace, "trace_parent", None) if trace is not None else None
 
@@ -62,7 +64,9 @@ def _traceparent(context: func.Context) -> str | None:
 @app.function_name("http_api")
 @app.route(route="{*path}", methods=METHODS, auth_level=func.AuthLevel.ANONYMOUS)
 def http_api(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    traceparent = req.headers.get("traceparent") or _traceparent(context)
+    # The host continues a caller's valid traceparent (same trace id) and starts a new
+    # trace otherwise: the caller's header is only a fallback when the host sent none.
+    traceparent = _traceparent(context) or req.headers.get("traceparent")
     with monitor.invocation(context.invocation_id, traceparent):
         response = host().http(to_core_request(req), platform_request_id=context.invocation_id)
         return to_http_response(response)

@@ -13,7 +13,7 @@ carry the invocation id, the operation id (from traceparent) and the request id.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from core.adapters.log_metrics import LogMetrics
 from core.adapters.registry import open_adapter
@@ -72,6 +72,7 @@ class AzurePlatform:
 host = ContainerHost(AzurePlatform)
 
 
-def reset_for_tests() -> None:
-    """Forget the container's host (a test starting a new 'container')."""
-    host.reset()
+def reset_for_tests(*, clock: Callable[[], float] | None = None) -> None:
+    """Forget the container's host (a test starting a new 'container', optionally with
+    its own monotonic clock: core.platform.ContainerHost.reset)."""
+    host.reset(clock=clock)

@@ -5,7 +5,14 @@ for the little of it the app relies on:
 
 - `indexed()` / `functions()`: the functions `function_app.py` registers, indexed once (a
   second `get_functions()` raises "does not have a unique function name").
-- `Context`: the attributes of azure.functions.Context the functions read.
+- `Context`: the attributes of azure.functions.Context the functions read, with the
+  invocation's W3C trace context as the host passes it (`trace_context.trace_parent`).
+- `WorkerLogChannel`: what the Python worker ships to the host for each `logging`
+  record (azure-functions-python-worker, dispatcher.py: a handler on the root logger
+  with no formatter of its own, `on_logging` -> RpcLog): the formatted message, the
+  logger's name as category, the level, the invocation id - and nothing else. The
+  record's `extra` fields are not shipped (RpcLog's `properties` is never filled);
+  Application Insights adds operation_Id and InvocationId from the host's side.
 - `QueueHost`: host.json's queue rules against Azurite - base64 text decoded; a function
   that raises leaves the message to reappear (the visibility timeout, here at once);
   once it has been dequeued `maxDequeueCount` times it is moved to `<queue>-poison`,
@@ -19,7 +26,11 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import logging
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -36,13 +47,89 @@ HOST_JSON: dict[str, Any] = json.loads((ROOT / "host.json").read_text())
 MAX_DEQUEUE: int = HOST_JSON["extensions"]["queues"]["maxDequeueCount"]
 
 
+_invocation = threading.local()  # the worker's thread-local invocation id
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    """The worker's bindings.TraceContext: the host's activity for the invocation."""
+
+    trace_parent: str
+    trace_state: str = ""
+
+
 class Context:
     """The attributes of azure.functions.Context the functions read."""
 
-    def __init__(self) -> None:
+    def __init__(self, trace_parent: str | None = None) -> None:
         self.invocation_id = uuid.uuid4().hex
         self.function_name = "test"
-        self.trace_context = None
+        self.trace_context = TraceContext(trace_parent) if trace_parent else None
+
+
+def invoke(name: str, binding: Any, context: Context | None = None) -> Any:
+    """One invocation of function `name`, as the worker runs it: on this thread, whose
+    invocation id it records first (what its log channel ships each record with)."""
+    context = context or Context()
+    _invocation.id = context.invocation_id
+    try:
+        return functions()[name](binding, context)
+    finally:
+        _invocation.id = None
+
+
+@dataclass(frozen=True)
+class RpcLog:
+    """The fields of one shipped record (FunctionRpc.proto's RpcLog that the worker fills)."""
+
+    invocation_id: str | None
+    category: str
+    level: str
+    message: str
+
+
+class WorkerLogChannel(logging.Handler):
+    """The worker's logging handler: every record, formatted by logging's default (the
+    worker sets no formatter: the message, and a traceback after it if there is one)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)  # the worker sets the root logger to INFO
+        self.shipped: list[RpcLog] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = self.format(record)
+        invocation_id = getattr(_invocation, "id", None)
+        self.shipped.append(RpcLog(invocation_id, record.name, record.levelname, message))
+
+    def of(self, invocation_id: str) -> list[RpcLog]:
+        return [log for log in self.shipped if log.invocation_id == invocation_id]
+
+
+@contextmanager
+def worker_log_channel() -> Iterator[WorkerLogChannel]:
+    """The worker's channel on the root logger, at the worker's level, for a block. The
+    "imggo" loggers are as in a worker process, where nothing but the worker configures
+    logging: propagating to the root, no handler or level of their own. (The AWS
+    handler's Powertools set-up, run by other tests in this process, stops their
+    propagation.)"""
+    channel = WorkerLogChannel()
+    root, ours = logging.getLogger(), logging.getLogger("imggo")
+    saved = (root.level, ours.level, ours.propagate, list(ours.handlers))
+    root.addHandler(channel)
+    root.setLevel(logging.INFO)
+    ours.setLevel(logging.NOTSET)
+    ours.propagate = True
+    for handler in saved[3]:
+        ours.removeHandler(handler)
+    try:
+        yield channel
+    finally:
+        root.removeHandler(channel)
+        root.setLevel(saved[0])
+        ours.setLevel(saved[1])
+        ours.propagate = saved[2]
+        for handler in saved[3]:
+            ours.addHandler(handler)
 
 
 @functools.cache
@@ -95,7 +182,7 @@ class QueueHost:
             id=message.id, body=body, dequeue_count=message.dequeue_count
         )
         try:
-            functions()[name](binding, Context())
+            invoke(name, binding)
         except Exception:
             if message.dequeue_count >= MAX_DEQUEUE:
                 self.poison.send_message(message.content)  # already base64, as the host
@@ -129,11 +216,16 @@ class QueueHost:
 
 
 def call_http(
-    method: str, url: str, headers: dict[str, str], body: bytes = b""
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    *,
+    context: Context | None = None,
 ) -> func.HttpResponse:
     """One invocation of the HTTP function, as the host makes it."""
     request = func.HttpRequest(method, url, headers=headers, params={}, route_params={}, body=body)
-    response: func.HttpResponse = functions()["http_api"](request, Context())
+    response: func.HttpResponse = invoke("http_api", request, context)
     return response
 
 

@@ -1,12 +1,25 @@
-"""A loopback HTTPS stand-in of the Key Vault secrets REST API (no emulator exists).
+"""Loopback stand-ins for Key Vault's secrets REST API and for the managed identity
+endpoint the Functions platform gives an app (no emulator exists for either).
 
-What azure-keyvault-secrets' SecretClient relies on: HTTPS (it refuses plain HTTP), the
-bearer challenge (a request without a token gets 401 with a `WWW-Authenticate` naming
-the resource; the client then asks its credential for a token and sends it again),
-`GET /secrets/NAME[/VERSION]` answering the secret bundle, and 404 `SecretNotFound`.
-The certificate is self-signed for 127.0.0.1, built here with `cryptography`; the client
-trusts it through `connection_verify=<ca file>`. `StaticCredential` hands out a fixed
-token: nothing reaches an identity provider.
+`KeyVaultStandIn`, what azure-keyvault-secrets' SecretClient relies on: HTTPS (it
+refuses plain HTTP), the bearer challenge (a request without a token gets 401 with a
+`WWW-Authenticate` naming the resource; the client then asks its credential for a token
+and sends it again), `GET /secrets/NAME[/VERSION]` answering the secret bundle, and 404
+`SecretNotFound`. The challenge names as its resource the vault's authority without its
+first label (`0.0.1:PORT` for `127.0.0.1:PORT`), as Key Vault's `vault.azure.net` is
+`NAME.vault.azure.net` without its first: the client's resource check
+(`verify_challenge_resource`, on by default) then passes exactly as it does against the
+real service, so nothing in the client is switched off for the tests. The certificate
+is self-signed for 127.0.0.1, built here with `cryptography`; a client trusts it through
+`connection_verify=<ca file>` or, like any requests-based client, REQUESTS_CA_BUNDLE.
+
+`ManagedIdentityStandIn`, the App Service / Functions identity endpoint
+(`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`): `GET ?api-version=2019-08-01&resource=R`
+with `X-IDENTITY-HEADER` answers a token for R. With those two variables set, the
+production credential (DefaultAzureCredential -> ManagedIdentityCredential) gets its
+tokens here, and the vault accepts them. `StaticCredential` hands out the same token
+without any endpoint, for tests of the adapter alone. Nothing reaches an identity
+provider.
 """
 
 from __future__ import annotations
@@ -21,7 +34,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from azure.core.credentials import AccessToken
 from cryptography import x509
@@ -29,9 +42,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.loopback import stop
+from tests.support.loopback import base_url, serve_on_loopback, stop
 
 TOKEN = "key-vault-test-token"
+IDENTITY_HEADER = "identity-header-test-value"
 
 
 class StaticCredential:
@@ -92,7 +106,7 @@ class KeyVaultStandIn:
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     challenge = (
                         'Bearer authorization="https://login.invalid/tenant", '
-                        'resource="https://127.0.0.1"'
+                        f'resource="{vault.resource}"'
                     )
                     self._send(401, {"error": {"code": "Unauthorized"}}, challenge)
                     return
@@ -136,7 +150,9 @@ class KeyVaultStandIn:
         self.httpd.daemon_threads = True
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
+        port = self.httpd.server_address[1]
+        self.url = f"https://127.0.0.1:{port}"
+        self.resource = f"https://0.0.1:{port}"  # see the module docstring
 
     def write(self, name: str, value: str) -> str:
         with self._lock:
@@ -150,6 +166,57 @@ class KeyVaultStandIn:
             if version is None:
                 return versions[-1] if versions else None
             return next((v for v in versions if v[0] == version), None)
+
+    def close(self) -> None:
+        stop(self.httpd)
+
+
+class ManagedIdentityStandIn:
+    """The App Service managed identity endpoint: a token for any resource, to a caller
+    that sends the instance's identity header. `resources`: what was asked for, in order."""
+
+    def __init__(self) -> None:
+        self.resources: list[str] = []
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                if self.headers.get("X-IDENTITY-HEADER") != IDENTITY_HEADER:
+                    self._send(401, {"statusCode": 401, "message": "no identity header"})
+                    return
+                if query.get("api-version") != ["2019-08-01"] or not query.get("resource"):
+                    self._send(400, {"statusCode": 400, "message": "bad request"})
+                    return
+                resource = query["resource"][0]
+                standin.resources.append(resource)
+                self._send(
+                    200,
+                    {
+                        "access_token": TOKEN,
+                        "expires_on": str(int(time.time()) + 3600),
+                        "resource": resource,
+                        "token_type": "Bearer",
+                    },
+                )
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = serve_on_loopback(Handler)
+        self.url = base_url(self.httpd) + "/msi/token"
+
+    def environment(self) -> dict[str, str]:
+        """What the platform sets in a function app with a managed identity."""
+        return {"IDENTITY_ENDPOINT": self.url, "IDENTITY_HEADER": IDENTITY_HEADER}
 
     def close(self) -> None:
         stop(self.httpd)

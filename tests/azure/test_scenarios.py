@@ -2,7 +2,9 @@
 invoked with real azure.functions binding objects - HTTP through a loopback shim of the
 host's HTTP front (ImgGo's signed webhooks arrive that way), queue messages pulled from
 Azurite under host.json's rules, the Event Grid blob trigger's InputStream, the timer's
-TimerRequest - against Azurite and the ImgGo simulator."""
+TimerRequest - against Azurite, the ImgGo simulator, and the Key Vault stand-in that the
+ImgGo key is read from (IMGGO_API_KEY_SECRET_REF, as the managed identity), so that its
+rotation reaches the warm instance without a restart."""
 
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ from handlers_azure import runtime
 from imggo_simulator import DEMO_API_KEY, SimulatorConfig, SimulatorServer
 from tests.azure.azurite import ACCOUNT, Azurite
 from tests.azure.conftest import unique
-from tests.azure.functions_host import Context, HttpTriggerShim, QueueHost, functions
+from tests.azure.functions_host import HttpTriggerShim, QueueHost, invoke
+from tests.azure.key_vault import KeyVaultStandIn
 from tests.scenarios.suite import Answer, CloudScenarios, Delivery, put_signed
 from tests.support.images import ImageHost
 from tests.support.loopback import Blackhole
@@ -58,6 +61,8 @@ class AzureDriver:
     container: str
     http: httpx.Client
     images: ImageHost
+    vault: KeyVaultStandIn
+    api_key_secret: str  # the Key Vault secret IMGGO_API_KEY_SECRET_REF names
     restart: Callable[[dict[str, str]], None]  # a fresh instance with these settings
     tenant: str = TENANT
     outage_budget_s: float = 10.0
@@ -109,17 +114,16 @@ class AzureDriver:
         name = f"{self.container}/incoming/{tenant}/{job_id}"
         blob = func.blob.InputStream(data=data, name=name, uri=upload["url"], length=len(data))
         try:
-            functions()["upload_landed"](blob, Context())
+            invoke("upload_landed", blob)
         except Exception:
             return False  # the host retries an Event Grid-triggered function that raised
         return True
 
     def tick(self) -> None:
-        functions()["reconcile"](TimerRequest(past_due=False), Context())
+        invoke("reconcile", TimerRequest(past_due=False))
 
     def rotate_imggo_key(self, new_key: str) -> None:
-        # A plain app setting: changing one restarts the app on Azure (a new instance).
-        self.restart({"IMGGO_API_KEY": new_key})
+        self.vault.write(self.api_key_secret, new_key)  # a new version; the instance stays
 
     @contextmanager
     def store_outage(self) -> Iterator[AzureDriver]:
@@ -140,6 +144,7 @@ class TestAzureScenarios(CloudScenarios):
         self,
         azurite_server: Azurite,
         storage: str,
+        vault_settings: KeyVaultStandIn,
         monkeypatch: pytest.MonkeyPatch,
     ) -> Iterator[AzureDriver]:
         simulator = SimulatorServer(SimulatorConfig(processing_s=0.05)).start()
@@ -149,13 +154,15 @@ class TestAzureScenarios(CloudScenarios):
         store.create_table()
         StorageQueue(queue).create()
         StorageQueue(f"{queue}-poison").create()
+        api_key_secret = vault_settings.write(unique("imggo-api-key-"), DEMO_API_KEY)
+        monkeypatch.delenv("IMGGO_API_KEY", raising=False)
         env = {
             **SCENARIO_ENV,
             "IMGGO_FN_STORE_URL": f"azuretables://{table}",
             "IMGGO_FN_QUEUE_NAME": queue,
             "IMGGO_FN_UPLOAD_CONTAINER": container,
             "IMGGO_BASE_URL": simulator.url,
-            "IMGGO_API_KEY": DEMO_API_KEY,
+            "IMGGO_API_KEY_SECRET_REF": api_key_secret,
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
@@ -179,7 +186,18 @@ class TestAzureScenarios(CloudScenarios):
 
         host = QueueHost(storage, queue)
         raw = QueueClient.from_connection_string(storage, queue)
-        yield AzureDriver(simulator, store, host, raw, container, http, image_host, restart)
+        yield AzureDriver(
+            simulator,
+            store,
+            host,
+            raw,
+            container,
+            http,
+            image_host,
+            vault_settings,
+            api_key_secret,
+            restart,
+        )
         runtime.reset_for_tests()
         http.close()
         shim.close()

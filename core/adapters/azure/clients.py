@@ -12,7 +12,12 @@ address and credential come from, in order:
 Limits: azure-core's defaults (a 300 s read timeout and 3 retries with backoff up to 2
 minutes) would spend a whole invocation on one call; every client here gets the
 connect/read timeouts and attempts of core.adapters.outages.CallLimits, and what still
-fails is mapped by core.adapters.azure.errors.
+fails is mapped by core.adapters.azure.errors. Which limits: the job table those of
+every networked job store (core.adapters.stores._common.STORE_LIMITS); the queue, the
+blob container and Key Vault DEFAULT_LIMITS, as on the other clouds; the managed
+identity's token requests STORE_LIMITS too, since every call of the others may wait
+for one (its default, ten retries of 300 s reads, would outlast the function). Each
+stays under its limits' `worst_case_s`, far inside host.json's functionTimeout.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.adapters.outages import DEFAULT_LIMITS, CallLimits
+from core.adapters.stores._common import STORE_LIMITS
 
 CONNECTION_SETTING = "AZURE_STORAGE_CONNECTION_STRING"
 ACCOUNT_SETTINGS = ("AzureWebJobsStorage__accountName", "AZURE_STORAGE_ACCOUNT")
@@ -58,11 +64,13 @@ def storage_options(limits: CallLimits, linear_retry: Any) -> dict[str, Any]:
 
 
 @functools.cache
-def credential() -> Any:
-    """The managed identity (DefaultAzureCredential), built once per container."""
+def credential(limits: CallLimits = STORE_LIMITS) -> Any:
+    """The managed identity (DefaultAzureCredential), built once per container, its
+    token requests bounded by `limits` (DefaultAzureCredential hands the pipeline
+    keywords on to the credential it tries)."""
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential()
+    return DefaultAzureCredential(**call_options(limits))
 
 
 def account(service: str, env: Mapping[str, str] | None = None) -> tuple[str, Any]:

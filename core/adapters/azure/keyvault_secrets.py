@@ -55,9 +55,8 @@ class KeyVaultSecrets:
         client_options: dict[str, Any] | None = None,
     ) -> None:
         """`credential`: an azure-core TokenCredential (default: the managed identity).
-        `client_options` (tests only) go to SecretClient as they are: a loopback
-        stand-in needs `connection_verify` (its CA file) and `verify_challenge_resource=
-        False` (its challenge names 127.0.0.1, not a vault.azure.net domain)."""
+        `client_options` (tests only) go to SecretClient as they are, e.g. a loopback
+        stand-in's `connection_verify` (its CA file)."""
         self.vault_url = vault_url
         self._credential = credential
         self._limits = limits

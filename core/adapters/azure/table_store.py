@@ -73,7 +73,13 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from core.adapters.azure import clients
 from core.adapters.azure.errors import unavailable_on_outage
 from core.adapters.clock import SystemClock
-from core.adapters.stores._common import check_limit, decode_cursor, encode_cursor, is_live
+from core.adapters.stores._common import (
+    STORE_LIMITS,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    is_live,
+)
 from core.adapters.stores._records import (
     dump_batch,
     dump_job,
@@ -673,7 +679,7 @@ def _page(pairs: list[tuple[Entity, Entity]], next_cursor: str | None) -> Page:
 
 def _table_client(table: str) -> TableClient:
     address, credential = clients.account("table")
-    options = clients.call_options()
+    options = clients.call_options(STORE_LIMITS)  # as every networked job store
     if credential is None:
         service = TableServiceClient.from_connection_string(address, **options)
     else:
