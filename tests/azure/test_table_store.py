@@ -226,6 +226,28 @@ def test_a_crash_between_the_index_and_the_job_write_hides_nothing(storage: str)
     drop(store)
 
 
+def test_a_lost_create_leaves_the_winners_index_rows_to_the_winners_expiry(
+    storage: str,
+) -> None:
+    # The loser of a create writes its index rows first, like every writer; when it has
+    # the winner's id and created_at they are the winner's rows, now carrying the loser's
+    # expiry. The sweep must not take a live job out of its listings at that expiry.
+    clock = ManualClock(start=NOW)
+    store = fresh_store(clock)
+    winner, _ = store.create(
+        StoreContract.make_job(clock, status=JobStatus.RUNNING, expires_at=NOW + 1000)
+    )
+    assert store.create(winner.replace(version=0, expires_at=NOW + 10)) == (winner, False)
+    clock.advance(20)
+    assert store.delete_expired(now=clock.now()).skipped == 0
+    assert store.list_jobs("tenant-a").items == [winner]
+    assert store.list_jobs("tenant-a", status=JobStatus.RUNNING).items == [winner]
+    assert store.list_pending(updated_before=clock.now(), limit=10).items == [winner]
+    # The sweep set the rows' expiry back to the job's: the next sweep does not meet them.
+    assert {row.get("exp") for row in index_rows_of(store, winner.id)} == {NOW + 1000}
+    drop(store)
+
+
 def test_the_sweep_takes_an_expired_jobs_index_rows_and_leaves_the_live_ones(
     storage: str,
 ) -> None:

@@ -200,6 +200,11 @@ def index_rows(row: JobRow, shards: int) -> list[Entity]:
     return rows
 
 
+def with_expiry(row: Entity, expires_at: float | None) -> Entity:
+    """`row` carrying `expires_at` instead of its own expiry."""
+    return {**{k: v for k, v in row.items() if k != "exp"}, **expiry(expires_at)}
+
+
 def key_entity(key: str, job_id: str, expires_at: float | None) -> Entity:
     return {
         "PartitionKey": KEYS.key(key),
@@ -296,4 +301,5 @@ __all__ = [
     "shard_of",
     "stored_doc",
     "superseded",
+    "with_expiry",
 ]

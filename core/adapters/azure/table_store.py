@@ -31,8 +31,10 @@ Why it looks the way it does:
   re-upserting a row changes its ETag, so a prune never removes a row a write relies on.
 - Tables has no TTL: reads hide what expired (`is_live`) and the sweep deletes it, kind
   by kind (a PartitionKey range each, on `exp`), each delete If-Match the ETag read, so
-  an entity written again since stays. Manifest leases are not the sweep's but
-  _manifests'.
+  an entity written again since stays. An expired index row is deleted only if it does
+  not describe a live job: a create that lost to a live job has upserted that job's rows
+  with its own expiry (same id, same created_at: same keys), and such a row is given the
+  job's expiry back instead. Manifest leases are not the sweep's but _manifests'.
 - Listings and the pending scan read one page of index rows per primitive call, resumed
   by the SDK's continuation token; callers only ever see the shared opaque cursor
   (core.adapters.stores._common), cut from a row's own sort key.
@@ -80,6 +82,7 @@ from core.adapters.azure.table_layout import (
     scan_order,
     stored_doc,
     superseded,
+    with_expiry,
 )
 from core.adapters.outages import DEFAULT_LIMITS, CallLimits, unavailable
 from core.adapters.stores._base import (
@@ -310,7 +313,7 @@ class AzureTableJobStore(BaseJobStore):
             budget -= len(expired)
             for entity in expired:
                 try:
-                    deleted = self._delete(entity)  # unless written again since
+                    deleted = self._sweep_one(kind, entity, now)
                 except UnavailableError:
                     raise
                 except Exception as exc:  # this entity's trouble, not the sweep's
@@ -355,6 +358,16 @@ class AzureTableJobStore(BaseJobStore):
         if is_live(exp_of(job), now) and superseded(job, row):
             self._delete(row)
         return None
+
+    def _sweep_one(self, kind: Kind, entity: TableEntity, now: float) -> bool:
+        """Delete one expired entity (True), unless it was written again since or is an
+        index row of a live job (given that job's expiry instead)."""
+        if kind in _INDEXES:
+            job = self._read(JOBS.key(str(entity.get("job"))))
+            if job is not None and is_live(exp_of(job), now) and describes(job, entity):
+                self._replace(with_expiry(entity, exp_of(job)), _etag(entity))
+                return False
+        return self._delete(entity)
 
     def _expired(self, kind: Kind, now: float, limit: int) -> list[TableEntity]:
         """Up to `limit` entities of `kind` expired by `now`."""
