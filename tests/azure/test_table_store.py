@@ -318,3 +318,24 @@ def test_bulk_creates_split_transactions_at_100_operations(storage: str) -> None
     assert sum(len(page) for page in listed) == len(jobs)
     assert len(store.list_pending(updated_before=clock.now() + 1, limit=200).items) == len(jobs)
     drop(store)
+
+
+def test_bulk_creates_keep_large_manifests_in_the_blob_store(
+    storage: str, manifest_blobs: AzuriteBlobs
+) -> None:
+    clock = ManualClock(start=NOW)
+    store = fresh_store(clock, blobs=manifest_blobs)
+    manifest = StoreContract.big_manifest(StoreContract.item_limit(store))
+    large = StoreContract.make_job(clock, status=JobStatus.SUCCEEDED, manifest=manifest)
+    small = StoreContract.make_job(clock)
+    stored = large.replace(version=1)
+    # A duplicate within the call names the same blob: the winner's is kept, not deleted.
+    assert store.create_many([large, small, large.replace(extras={"again": True})]) == [
+        (stored, True),
+        (small.replace(version=1), True),
+        (stored, False),
+    ]
+    assert len(manifest_blobs.stored_keys()) == 1
+    assert store.get(large.id) == stored
+    assert store.list_jobs("tenant-a", status=JobStatus.SUCCEEDED).items == [stored]
+    drop(store)

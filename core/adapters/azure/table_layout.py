@@ -33,7 +33,7 @@ and its primitives in the store, made of the store's one-call steps (`_read`,
 - A string property holds 64 KiB (32 Ki UTF-16 units), an entity 1 MiB: a document is
   split over `doc`, `doc1`, ... of CHUNK characters (documents are ASCII, the codec
   escapes the rest), MAX_DOC_BYTES at most (15 chunks, 900 KB as UTF-16, leaving the other
-  properties and keys 140 KiB); the store keeps a longer job's manifest in the blob store.
+  properties and keys about 140 KiB); the store keeps a longer job's manifest in the blob store.
 """
 
 from __future__ import annotations

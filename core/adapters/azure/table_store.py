@@ -302,11 +302,11 @@ class AzureTableJobStore(BaseJobStore):
 
     # ------------------------------------------------------------------ housekeeping
     def _delete_expired(self, now: float) -> Sweep:
-        """Delete what expired by `now` (at most _SWEEP_MAX entities looked at per call),
-        judged on `exp` alone, so an undecodable job goes too: jobs, keys and batches
-        (counted), then index rows (module docstring). One that cannot be deleted for a
-        reason of its own is skipped and logged; an unreachable service ends the sweep
-        (UnavailableError)."""
+        """Delete what expired by `now` (at most _SWEEP_MAX entities looked at per call):
+        jobs, keys and batches (counted), judged on `exp` alone, so an undecodable job
+        goes too; then index rows, unless one still describes a live job (module
+        docstring). One that cannot be deleted for a reason of its own is skipped and
+        logged; an unreachable service ends the sweep (UnavailableError)."""
         budget, removed, skipped = _SWEEP_MAX, 0, 0
         for kind in (*_SWEPT, *_INDEXES):
             expired = self._expired(kind, now, budget)
