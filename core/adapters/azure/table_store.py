@@ -3,275 +3,183 @@
     azuretables://TABLE[?pending_shards=N]
 
 The account comes from core.adapters.azure.clients (a connection string for Azurite,
-else the app's managed identity). `pending_shards` (default 4) spreads the pending scan
-over N partitions.
-
-Entities (PartitionKey | RowKey; `~`-prefixed keys are the base64 of names that hold
-characters a key may not):
-
-    j|<job id>    | ""                   the job: doc (chunked), v, tenant, st, ca, ua, [exp]
-    k|<key>       | ""                   a lookup key: job, [exp]
-    b|<batch id>  | ""                   a batch: doc (chunked), [exp]
-    t|<tenant>    | a|<newest-first key> index: every job of the tenant (job, ca, v, [exp])
-    t|<tenant>    | s|<status>|<key>     index: the tenant's jobs by status (+ st)
-    p|<shard>     | <oldest-first key>   index: non-terminal jobs by updated_at (+ ua)
+else the app's managed identity). `pending_shards` (default 4) spreads the pending index
+and the manifest leases over N partitions (as the DynamoDB store does; a table in use
+keeps its N: rows in a partition beyond a smaller N are never read). The entities and
+their keys are core.adapters.azure.table_layout's; what every store decides is
+core.adapters.stores._base's. This module is the primitives, each a few SDK calls.
 
 Why it looks the way it does:
 - The job entity is the truth; each write that depends on what is stored is one
   conditional operation on it: create-if-absent is `create_entity` (409 when it exists;
-  an expired one is then replaced If-Match its ETag, as if swept), compare-and-set is a
-  REPLACE If-Match the ETag of the version the caller read (412 when someone wrote
-  since). Table Storage evaluates the condition and the write atomically.
+  an expired one is then replaced If-Match its ETag, as if swept: _base.create_unless_live),
+  compare-and-set is a REPLACE If-Match the ETag of the version the caller read (412 when
+  anyone wrote since). Table Storage evaluates the condition and the write atomically.
+  The ETag is the compare-and-set token (`cas_needs_token`): the base remembers it for
+  the version it last read or wrote, so a compare-and-set after a get reads nothing more.
 - Tables has no secondary indexes and no transaction across partitions, so the listing,
-  the status listing and the cross-tenant pending scan are index entities in other
-  partitions, holding only a pointer (the job id) and the facts they sort or filter on.
-  WHICH WRITE GOES FIRST: the index entities for the state about to be written are
-  upserted BEFORE the job entity is written. A crash between the two leaves an index row
-  pointing at a state the job does not have (never a job state without its index row),
-  and readers tolerate that: every index row is checked against the job entity it
-  points at (one point read each), and one that does not match is skipped. So a crash
+  the status listing and the cross-tenant pending scan are index rows in other
+  partitions. WHICH WRITE GOES FIRST: the index rows of the state about to be written
+  are upserted BEFORE the job entity is written. A crash between the two leaves index
+  rows pointing at a state the job does not have (never a job state without its rows),
+  and readers tolerate that: every index row is checked against the job entity it points
+  at (one point read each), and one that does not describe it is skipped. So a crash
   can add a dangling row, never hide a job.
-- Dangling rows are pruned by the readers that meet them and by the sweep, with a delete
-  If-Match the row's ETag, and only when the job's version has reached the version the
-  row was written for (the `v` it carries): a row written for a write still in flight
-  (version ahead of the job's) is left alone, and a writer re-upserting a row changes
-  its ETag, so a prune can never remove a row a write just relied on.
-- Row keys sort as the orders the port promises: the float's IEEE-754 bits as 16 hex
-  digits, sign-flipped (the DynamoDB store's trick), then the id's UTF-8 as hex; for
-  newest first every hex digit is complemented and a `~` closes the key, so a shorter id
-  still sorts after the longer ids it prefixes. Keyset pagination is then `RowKey gt`,
-  the cursor is the shared opaque one (core.adapters.stores._common), and the SDK's own
-  continuation tokens are followed inside one call.
-- Tables has no TTL: reads hide what expired (`is_live`) and `delete_expired` removes
-  it (entities carry `exp`; index rows the expiry of the job they point at).
-- Limits: a string property holds at most 64 KiB (32 Ki UTF-16 units) and an entity 1
-  MiB, so a job document is split over properties `doc`, `doc1`, ... of 30 000
-  characters each (documents are ASCII: the codec escapes the rest); one over
-  _MAX_DOC_CHARS is refused with ValueError before anything is written. A transaction
-  takes at most 100 operations of one partition: bulk index writes are split so.
+- Dangling rows are pruned by the readers that meet them, with a delete If-Match the
+  row's ETag, and only once the job has reached the version the row was written for: a
+  row written for a write still in flight (ahead of the job) is left alone, and a writer
+  re-upserting a row changes its ETag, so a prune never removes a row a write relies on.
+- Tables has no TTL: reads hide what expired (`is_live`) and the sweep deletes it, kind
+  by kind (a PartitionKey range each, on `exp`), each delete If-Match the ETag read, so
+  an entity written again since stays. An expired index row is deleted only if it does
+  not describe a live job: a create that lost to a live job has upserted that job's rows
+  with its own expiry (same id, same created_at: same keys), and such a row is given the
+  job's expiry back instead. Manifest leases are not the sweep's but _manifests'.
+- Listings and the pending scan read one page of index rows per primitive call, resumed
+  by the SDK's continuation token; callers only ever see the shared opaque cursor
+  (core.adapters.stores._common), cut from a row's own sort key.
+- Limits: documents are split over string properties and a job document longer than
+  one entity keeps its manifest in the blob store (`max_doc_bytes`, see table_layout). A
+  transaction takes at most 100 operations of one partition: index writes are split so.
+- Every SDK call is bounded (clients.call_options) and a transient failure is raised as
+  `store_unavailable` (core.adapters.azure.errors).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import re
-import struct
-import threading
-import zlib
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+from azure.data.tables import TableClient, TableEntity, TableServiceClient, UpdateMode
 
 from core.adapters.azure import clients
 from core.adapters.azure.errors import unavailable_on_outage
-from core.adapters.clock import SystemClock
-from core.adapters.stores._common import (
-    STORE_LIMITS,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
-    is_live,
+from core.adapters.azure.table_layout import (
+    BATCHES,
+    BUDGETS,
+    JOBS,
+    KEYS,
+    LEASES,
+    MAX_DOC_BYTES,
+    PENDING,
+    TENANTS,
+    Entity,
+    Kind,
+    batch_entity,
+    budget_entity,
+    describes,
+    exp_of,
+    index_rows,
+    job_entity,
+    key_entity,
+    lease_address,
+    lease_entity,
+    listing_bounds,
+    pending_bound,
+    scan_order,
+    stored_doc,
+    superseded,
+    with_expiry,
 )
-from core.adapters.stores._records import (
-    dump_batch,
-    dump_job,
-    load_batch,
-    unreadable_stand_in,
+from core.adapters.outages import CallLimits, unavailable
+from core.adapters.stores._base import (
+    BaseJobStore,
+    BatchRow,
+    JobRow,
+    Listing,
+    Query,
+    ScanRow,
+    Seen,
+    StoredBatch,
+    StoredJob,
+    StoredKey,
+    Written,
+    create_unless_live,
 )
-from core.adapters.stores._records import load_job as load_record
+from core.adapters.stores._common import STORE_LIMITS, is_live, parse_store_url
 from core.domain.errors import UnavailableError
-from core.domain.job import Job, JobStatus
-from core.ports import Batch, BlobStore, Clock, Page, Sweep, UnreadableRecordError
+from core.domain.job import Job
+from core.ports import BlobStore, Clock, StoredBudget, Sweep
 
-log = logging.getLogger("imggo.store")
-
-
-# This store predates core.adapters.stores._base.BaseJobStore (it keeps its own index
-# rows) and writes every manifest inline: a record naming a manifest blob is not ours.
-def load_job(job_id: str, doc: object) -> Job:
-    job, blob = load_record(job_id, doc)
-    if blob is not None:
-        raise UnreadableRecordError("job", job_id, "manifest blob in a table row")
-    return job
-
-
-def is_readable_job(job_id: str, doc: object) -> bool:
-    try:
-        load_job(job_id, doc)
-    except UnreadableRecordError:
-        return False
-    return True
-
-
-def read_row(job_id: str, doc: object) -> Job | None:
-    """One row of a scan: its job, or None when it cannot be decoded (logged by id and
-    reason, never content)."""
-    try:
-        return load_job(job_id, doc)
-    except UnreadableRecordError as exc:
-        log.warning("stored job %s cannot be read (%s); left out of the scan", job_id, exc.reason)
-        return None
-
-
-Entity = dict[str, Any]
+log = logging.getLogger("imggo.store.azure")
 
 BACKEND = "Table Storage"
 DEFAULT_PENDING_SHARDS = 4
 TRANSACTION_MAX = 100  # operations per entity group transaction
-_CHUNK = 30_000  # characters per string property (64 KiB of UTF-16)
-_MAX_DOC_CHARS = 15 * _CHUNK  # with the other properties, well inside the 1 MiB entity
-_SEEN_MAX = 4096  # ETags remembered for compare-and-set, per store
-_CREATE_ATTEMPTS = 16
-_SWEEP_MAX = 1000  # entities looked at per sweep call
+_PAGE_MAX = 1000  # entities per query request, the service's own cap
+_SWEEP_MAX = 1000  # entities looked at per sweep: reconcile stays bounded
+_CONTENTION_ATTEMPTS = 16
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.:=@-]{1,256}")
-_TERMINAL = frozenset(s.value for s in JobStatus if s.terminal)
-
-
-# ---------------------------------------------------------------------------- keys
-def key_part(name: str) -> str:
-    """`name` as legal in a PartitionKey or RowKey (no / \\ # ? or control characters,
-    at most 1 KiB): itself when plain, else `~` and its URL-safe base64."""
-    if _PLAIN_KEY.fullmatch(name):
-        return name
-    raw = name.encode("utf-8", "surrogatepass")
-    return "~" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _bits(value: float) -> str:
-    value += 0.0  # -0.0 == 0.0 as numbers, so they must encode alike
-    bits: int = struct.unpack(">Q", struct.pack(">d", value))[0]
-    bits = bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | (1 << 63)
-    return f"{bits:016x}"
-
-
-_COMPLEMENT = str.maketrans("0123456789abcdef", "fedcba9876543210")
-
-
-def oldest_first(value: float, item_id: str) -> str:
-    """A row key sorting ascending as (value, id)."""
-    return _bits(value) + item_id.encode("utf-8", "surrogatepass").hex()
-
-
-def newest_first(value: float, item_id: str) -> str:
-    """A row key sorting ascending as (value, id) sorts descending."""
-    return oldest_first(value, item_id).translate(_COMPLEMENT) + "~"
-
-
-def _job_pk(job_id: str) -> str:
-    return "j|" + key_part(job_id)
-
-
-def _tenant_pk(tenant: str) -> str:
-    return "t|" + key_part(tenant)
-
-
-def _status_prefix(status: str) -> str:
-    return f"s|{status}|"
+_OPTIONS = {"pending_shards": "partitions of the pending index, default 4"}
+# What the sweep deletes on expiry: the kinds it counts, then the index rows.
+_SWEPT = (JOBS, KEYS, BATCHES)
+_INDEXES = (TENANTS, PENDING)
 
 
 def parse_url(url: str) -> tuple[str, int]:
-    """`azuretables://table?pending_shards=N` -> (table, shards)."""
-    parts = urlsplit(url)
-    if parts.scheme != "azuretables":
-        raise ValueError(f"not an azuretables URL: {parts.scheme}://")
-    if not _TABLE_NAME.fullmatch(parts.netloc) or parts.path not in ("", "/") or parts.fragment:
+    """`azuretables://table[?pending_shards=N]` -> (table, shards)."""
+    table, options = parse_store_url(url, "azuretables", _OPTIONS)
+    if not _TABLE_NAME.fullmatch(table):
         raise ValueError(
             "an azuretables URL names one table (a letter, then 2-62 letters or digits): "
             "azuretables://jobs[?pending_shards=N]"
         )
-    shards = DEFAULT_PENDING_SHARDS
-    for name, value in parse_qsl(parts.query):
-        if name != "pending_shards":
-            raise ValueError(f"unknown option {name!r}; known options: pending_shards")
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError("pending_shards must be a positive integer")
-        shards = int(value)
-    return parts.netloc, shards
+    shards = options.get("pending_shards", str(DEFAULT_PENDING_SHARDS))
+    if not shards.isdigit() or int(shards) < 1:
+        raise ValueError("pending_shards must be a positive integer")
+    return table, int(shards)
 
 
-# ---------------------------------------------------------------------------- documents
-def _doc_properties(kind: str, record_id: str, doc: str) -> Entity:
-    if len(doc) > _MAX_DOC_CHARS:
-        raise ValueError(
-            f"{kind} {record_id}: its stored form is {len(doc)} characters, more than a "
-            f"Table Storage entity holds ({_MAX_DOC_CHARS})"
-        )
-    chunks = [doc[i : i + _CHUNK] for i in range(0, len(doc), _CHUNK)] or [""]
-    props: Entity = {"doc": chunks[0]}
-    for n, chunk in enumerate(chunks[1:], start=1):
-        props[f"doc{n}"] = chunk
-    return props
+def _etag(entity: TableEntity) -> str:
+    """The ETag of an entity as read: the token of "this very entity" for If-Match."""
+    return str(entity.metadata["etag"])
 
 
-def stored_doc(entity: Entity) -> object:
-    """The document as stored (the chunks joined), or what is there if it is not text:
-    the codec judges."""
-    first = entity.get("doc")
-    if not isinstance(first, str):
-        return first
-    parts = [first]
-    n = 1
-    while isinstance(entity.get(f"doc{n}"), str):
-        parts.append(entity[f"doc{n}"])
-        n += 1
-    return "".join(parts)
+def _stored_job(job_id: str, entity: TableEntity) -> StoredJob:
+    return StoredJob(
+        job_id,
+        stored_doc(entity),
+        exp_of(entity),
+        version=entity.get("v"),
+        tenant=entity.get("tenant"),
+        created_at=entity.get("ca"),
+        token=_etag(entity),
+    )
 
 
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+class AzureTableJobStore(BaseJobStore):
+    cas_needs_token = True  # If-Match the ETag of the version read
 
-
-def _exp(entity: Entity) -> float | None:
-    return _number(entity.get("exp"))
-
-
-def _expiry(expires_at: float | None) -> Entity:
-    return {} if expires_at is None else {"exp": float(expires_at)}
-
-
-@dataclass(frozen=True)
-class _Seen:
-    version: int
-    etag: str
-    exp: float | None
-
-
-# ---------------------------------------------------------------------------- the store
-class AzureTableJobStore:
     def __init__(
         self,
         table: str,
         *,
         clock: Clock | None = None,
+        blobs: BlobStore | None = None,
         pending_shards: int = DEFAULT_PENDING_SHARDS,
+        limits: CallLimits = STORE_LIMITS,  # as every networked job store
         client: TableClient | None = None,
     ) -> None:
+        """`limits` bound each call of the client built here (tests pass tighter ones);
+        `client`, a TableClient to use instead."""
         if pending_shards < 1:
             raise ValueError("pending_shards must be at least 1")
+        super().__init__(clock=clock, blobs=blobs, max_doc_bytes=MAX_DOC_BYTES)
         self.table = table
-        self._clock: Clock = clock or SystemClock()
-        self._shards = pending_shards
-        self._client = client or _table_client(table)
-        self._seen: OrderedDict[str, _Seen] = OrderedDict()
-        self._seen_lock = threading.Lock()
+        self.pending_partitions = pending_shards
+        self._client = client or _table_client(table, limits)
 
     @classmethod
     def from_url(
         cls, url: str, *, clock: Clock | None = None, blobs: BlobStore | None = None
     ) -> AzureTableJobStore:
-        # `blobs` is not used yet: this store predates BaseJobStore's large-manifest
-        # offload and refuses a document past its own limit instead (see _MAX_DOC_CHARS).
         table, shards = parse_url(url)
-        return cls(table, clock=clock, pending_shards=shards)
+        return cls(table, clock=clock, blobs=blobs, pending_shards=shards)
 
     @property
     def client(self) -> TableClient:
@@ -282,171 +190,160 @@ class AzureTableJobStore:
         with unavailable_on_outage(BACKEND), contextlib.suppress(ResourceExistsError):
             self._client.create_table()
 
-    # ------------------------------------------------------------------ jobs
-    def create(self, job: Job) -> tuple[Job, bool]:
-        stored = job.replace(version=1)
-        entity = self._job_entity(stored)
-        self._write_index(self._index_rows(stored))
-        return self._create_job(entity)
-
-    def get(self, job_id: str) -> Job | None:
-        entity = self._read(_job_pk(job_id))
-        if entity is None or not is_live(_exp(entity), self._clock.now()):
-            return None
-        return load_job(job_id, stored_doc(entity))
-
-    def compare_and_set(self, job: Job) -> Job | None:
-        seen = self._recall(job.id)
-        if seen is None or seen.version != job.version:
-            self._read(_job_pk(job.id))  # remembers its version and ETag
-            seen = self._recall(job.id)
-        if seen is None or seen.version != job.version or not is_live(seen.exp, self._clock.now()):
-            return None
-        written = job.replace(version=job.version + 1)
-        entity = self._job_entity(written)
-        self._write_index(self._index_rows(written))
-        if not self._replace_if_unchanged(job.id, entity, seen.etag):
-            return None
-        return load_job(job.id, stored_doc(entity))  # a fresh copy: the caller may mutate
-
-    def fail_unreadable(self, job_id: str, *, now: float) -> Job | None:
-        entity = self._read(_job_pk(job_id))
-        if entity is None or not is_live(_exp(entity), now):
-            return None
-        if is_readable_job(job_id, stored_doc(entity)):
-            return None
-        version = entity.get("v")
-        failed = unreadable_stand_in(
-            job_id,
-            tenant=entity.get("tenant"),
-            created_at=entity.get("ca"),
-            expires_at=_exp(entity),
-            version=version,
-            now=now,
-        )
-        new = self._job_entity(failed)
-        self._write_index(self._index_rows(failed))
-        # If-Match the entity just read: any good write since has changed its ETag.
-        if not self._replace_if_unchanged(job_id, new, entity.metadata["etag"]):
-            return None
-        return load_job(job_id, stored_doc(new))
-
-    def list_jobs(
-        self,
-        tenant: str,
-        *,
-        status: JobStatus | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page:
-        check_limit(limit)
-        after = decode_cursor(cursor) if cursor is not None else None
-        prefix = "a|" if status is None else _status_prefix(status.value)
-        low = prefix + (newest_first(*after) if after is not None else "")
-        rows = self._query(
-            "PartitionKey eq @pk and RowKey gt @low and RowKey lt @high",
-            {"pk": _tenant_pk(tenant), "low": low, "high": prefix[:-1] + "}"},
-            page_size=limit + 1,
-        )
-        want = status.value if status is not None else None
-        found = self._valid(rows, lambda e, r: _lists(e, r, tenant, want), want=limit + 1)
-        page = found[:limit]
-        more = len(found) > limit
-        next_cursor = None
-        if more:
-            last_row = page[-1][1]
-            next_cursor = encode_cursor((float(last_row["ca"]), str(last_row["job"])))
-        return _page(page, next_cursor)
-
-    def list_pending(self, *, updated_before: float, limit: int) -> Page:
-        check_limit(limit)
-        merged: list[tuple[Entity, Entity]] = []
-        for shard in range(self._shards):
-            rows = self._query(
-                "PartitionKey eq @pk and RowKey lt @bound",
-                {"pk": f"p|{shard}", "bound": _bits(updated_before)},
-                page_size=limit,
-            )
-            merged += self._valid(rows, _pending, want=limit)
-        merged.sort(key=lambda pair: str(pair[1]["RowKey"]))  # sorts as (updated_at, id)
-        return _page(merged[:limit], None)
-
-    # ------------------------------------------------------------------ lookup keys
-    def claim_key(self, key: str, job_id: str, *, expires_at: float | None, now: float) -> str:
-        entity: Entity = {"PartitionKey": "k|" + key_part(key), "RowKey": ""}
-        entity.update({"kind": "key", "job": job_id, **_expiry(expires_at)})
-        holder, _ = self._create_if_absent(entity, now)
-        return str(holder["job"])
-
-    def lookup_key(self, key: str, *, now: float) -> str | None:
-        entity = self._read("k|" + key_part(key))
-        if entity is None or not is_live(_exp(entity), now):
-            return None
-        return str(entity["job"])
-
-    def release_key(self, key: str, job_id: str) -> None:
-        entity = self._read("k|" + key_part(key))
-        if entity is None or entity.get("job") != job_id:
-            return
-        # If-Match: a key that changed hands since we read it is not ours to drop.
-        self._delete_if_unchanged(entity)
-
-    # ------------------------------------------------------------------ batches
-    def create_batch(self, batch: Batch) -> tuple[Batch, bool]:
-        entity: Entity = {"PartitionKey": "b|" + key_part(batch.id), "RowKey": "", "kind": "batch"}
-        entity.update(_doc_properties("batch", batch.id, dump_batch(batch)))
-        entity.update(_expiry(batch.expires_at))
-        stored, created = self._create_if_absent(entity, self._clock.now())
-        return load_batch(batch.id, stored_doc(stored)), created
-
-    def get_batch(self, batch_id: str) -> Batch | None:
-        entity = self._read("b|" + key_part(batch_id))
-        if entity is None or not is_live(_exp(entity), self._clock.now()):
-            return None
-        return load_batch(batch_id, stored_doc(entity))
-
     # ------------------------------------------------------------------ bulk
     def create_many(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
         """`create` for each job in order; their index rows go first, in transactions of
-        at most 100 operations per partition, instead of one round trip each."""
-        stored = [job.replace(version=1) for job in jobs]
-        self._write_index(row for job in stored for row in self._index_rows(job))
-        return [self._create_job(self._job_entity(job)) for job in stored]
+        at most 100 operations per partition, instead of a round trip or two each."""
+        now = self._clock.now()
+        encoded = [self._overflow.encode(job.replace(version=1)) for job in jobs]
+        rows = [JobRow.of(e.job, e.doc) for e in encoded]
+        self._write_index(ix for row in rows for ix in self._index_rows(row))
+        return [
+            self._created(e, self._create_job(row, now))
+            for e, row in zip(encoded, rows, strict=True)
+        ]
 
     def claim_many(
         self, claims: Sequence[tuple[str, str, float | None]], *, now: float
     ) -> list[str]:
+        # Every key is its own partition: no transaction can take two.
         return [self.claim_key(k, j, expires_at=e, now=now) for k, j, e in claims]
 
-    # ------------------------------------------------------------------ housekeeping
-    def delete_expired(self, *, now: float) -> Sweep:
-        """Remove what expired by `now` (at most _SWEEP_MAX entities per call), judged on
-        `exp` alone, so an undecodable job goes too; index rows of expired jobs go with
-        them (not counted). Each delete is If-Match the ETag read, so an entity written
-        again since is kept. One that cannot be deleted for a reason of its own is
-        skipped; an unreachable service ends the sweep (UnavailableError)."""
-        removed = skipped = 0
-        rows = self._query("exp le @now", {"now": float(now)}, page_size=_SWEEP_MAX)
-        for n, entity in enumerate(rows):
-            if n >= _SWEEP_MAX:
-                break
-            try:
-                deleted = self._delete_if_unchanged(entity)
-            except ResourceModifiedError:
-                continue
-            except UnavailableError:
-                raise
-            except Exception as exc:  # this entity's trouble, not the sweep's
-                skipped += 1
-                log.warning(
-                    "sweep: could not delete %s/%s (%s); left for the next sweep",
-                    entity.get("PartitionKey"),
-                    entity.get("RowKey"),
-                    type(exc).__name__,
+    # ------------------------------------------------------------------ jobs
+    def _get_job(self, job_id: str) -> StoredJob | None:
+        entity = self._read(JOBS.key(job_id))
+        return None if entity is None else _stored_job(job_id, entity)
+
+    def _put_job_if_absent(self, row: JobRow, now: float) -> Written | StoredJob:
+        self._write_index(self._index_rows(row))
+        return self._create_job(row, now)
+
+    def _put_job_if_version(
+        self, row: JobRow, *, expected: int, seen: Seen | None, now: float
+    ) -> Written | None:
+        # `seen` is that version as read or written (cas_needs_token): its ETag is the
+        # condition, so a write since, by anyone, makes this one fail. (The base has
+        # judged it live; the ETag proves it is still that very entity, expiry and all.)
+        assert seen is not None and seen.version == expected
+        self._write_index(self._index_rows(row))
+        return self._replace(job_entity(row), seen.token)
+
+    def _replace_job(self, old: StoredJob, row: JobRow, now: float) -> Written | None:
+        self._write_index(self._index_rows(row))
+        return self._replace(job_entity(row), old.token)
+
+    def _query_page(
+        self, query: Query, resume: object | None, limit: int, now: float
+    ) -> tuple[Sequence[ScanRow], object | None]:
+        if isinstance(query, Listing):
+            low, high = listing_bounds(query.status, query.after)
+            where = "PartitionKey eq @pk and RowKey gt @low and RowKey lt @high"
+            parameters: Entity = {"pk": TENANTS.key(query.tenant), "low": low, "high": high}
+        else:
+            where = "PartitionKey eq @pk and RowKey lt @bound"
+            parameters = {
+                "pk": PENDING.key(str(query.partition)),
+                "bound": pending_bound(query.updated_before),
+            }
+        rows, resume = self._page(where, parameters, limit, resume)
+        found = (self._follow(row, now) for row in rows)
+        return [scan for scan in found if scan is not None], resume
+
+    # ------------------------------------------------------------------ lookup keys
+    def _claim_key(self, key: str, job_id: str, expires_at: float | None, now: float) -> str:
+        found = self._create_unless_live(key_entity(key, job_id, expires_at), now)
+        return job_id if isinstance(found, Written) else str(found.get("job"))
+
+    def _get_key(self, key: str) -> StoredKey | None:
+        entity = self._read(KEYS.key(key))
+        return None if entity is None else StoredKey(str(entity.get("job")), exp_of(entity))
+
+    def _release_key(self, key: str, job_id: str) -> None:
+        for _ in range(_CONTENTION_ATTEMPTS):
+            held = self._read(KEYS.key(key))
+            if held is None or held.get("job") != job_id:
+                return
+            # If-Match: a key that changed hands since it was read is not ours to drop.
+            if self._delete(held):
+                return
+        raise unavailable(BACKEND)  # contended beyond reason: the caller retries later
+
+    # ------------------------------------------------------------------ batches
+    def _put_batch_if_absent(self, row: BatchRow, now: float) -> StoredBatch | None:
+        found = self._create_unless_live(batch_entity(row), now)
+        return None if isinstance(found, Written) else StoredBatch(stored_doc(found), exp_of(found))
+
+    def _get_batch(self, batch_id: str) -> StoredBatch | None:
+        entity = self._read(BATCHES.key(batch_id))
+        return None if entity is None else StoredBatch(stored_doc(entity), exp_of(entity))
+
+    # ------------------------------------------------------------------ budgets
+    def _get_budget(self, bucket: str) -> StoredBudget | None:
+        entity = self._read(BUDGETS.key(bucket))
+        return None if entity is None else StoredBudget(str(entity["doc"]), int(entity["v"]))
+
+    def _put_budget_if_version(self, bucket: str, doc: str, expected: int) -> bool:
+        entity = budget_entity(bucket, doc, expected + 1)
+        if expected == 0:
+            return self._create(entity) is not None
+        # Judged on a fresh read, written If-Match that read: a writer in between wins.
+        found = self._read(entity["PartitionKey"])
+        if found is None or found.get("v") != expected:
+            return False
+        return self._replace(entity, _etag(found)) is not None
+
+    # ------------------------------------------------------------------ leases
+    def _put_lease(self, key: str, expires_at: float) -> None:
+        entity = lease_entity(key, expires_at, self.pending_partitions)
+        with unavailable_on_outage(BACKEND):
+            self._client.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def _expired_leases(self, now: float, limit: int) -> list[str]:
+        keys: list[str] = []
+        for shard in range(self.pending_partitions):
+            parameters = {"pk": LEASES.key(str(shard)), "now": float(now)}
+            resume: object | None = None
+            while len(keys) < limit:
+                leases, resume = self._page(
+                    "PartitionKey eq @pk and exp le @now", parameters, limit - len(keys), resume
                 )
-                continue
-            if deleted and entity.get("kind") in ("job", "key", "batch"):
-                removed += 1
+                keys += (str(lease["key"]) for lease in leases)
+                if resume is None:
+                    break
+        return keys[:limit]
+
+    def _drop_lease(self, key: str) -> None:
+        partition, row = lease_address(key, self.pending_partitions)
+        with unavailable_on_outage(BACKEND), contextlib.suppress(ResourceNotFoundError):
+            self._client.delete_entity(partition, row)
+
+    # ------------------------------------------------------------------ housekeeping
+    def _delete_expired(self, now: float) -> Sweep:
+        """Delete what expired by `now` (at most _SWEEP_MAX entities looked at per call):
+        jobs, keys and batches (counted), judged on `exp` alone, so an undecodable job
+        goes too; then index rows, unless one still describes a live job (module
+        docstring). One that cannot be deleted for a reason of its own is skipped and
+        logged; an unreachable service ends the sweep (UnavailableError)."""
+        budget, removed, skipped = _SWEEP_MAX, 0, 0
+        for kind in (*_SWEPT, *_INDEXES):
+            expired = self._expired(kind, now, budget)
+            budget -= len(expired)
+            for entity in expired:
+                try:
+                    deleted = self._sweep_one(kind, entity, now)
+                except UnavailableError:
+                    raise
+                except Exception as exc:  # this entity's trouble, not the sweep's
+                    skipped += 1
+                    log.warning(
+                        "sweep: could not delete %s/%s (%s); left for the next sweep",
+                        entity.get("PartitionKey"),
+                        entity.get("RowKey"),
+                        type(exc).__name__,
+                    )
+                    continue
+                if deleted and kind in _SWEPT:
+                    removed += 1
         return Sweep(removed=removed, skipped=skipped)
 
     def ping(self) -> None:
@@ -456,49 +353,114 @@ class AzureTableJobStore:
     def close(self) -> None:
         self._client.close()
 
-    # ------------------------------------------------------------------ entities
-    def _job_entity(self, job: Job) -> Entity:
-        entity: Entity = {
-            "PartitionKey": _job_pk(job.id),
-            "RowKey": "",
-            "kind": "job",
-            "id": job.id,
-            "v": job.version,
-            "tenant": job.tenant,
-            "st": job.status.value,
-            "ca": float(job.created_at),
-            "ua": float(job.updated_at),
-            **_expiry(job.expires_at),
-        }
-        entity.update(_doc_properties("job", job.id, dump_job(job)))
-        return entity
+    # ------------------------------------------------------------------ steps
+    def _index_rows(self, row: JobRow) -> list[Entity]:
+        return index_rows(row, self.pending_partitions)
 
-    def _index_rows(self, job: Job) -> list[Entity]:
-        """The index entities of `job`'s state: written before the job entity itself."""
-        common: Entity = {"kind": "ix", "job": job.id, "v": job.version, **_expiry(job.expires_at)}
-        order = newest_first(job.created_at, job.id)
-        tenant = _tenant_pk(job.tenant)
-        rows: list[Entity] = [
-            {"PartitionKey": tenant, "RowKey": "a|" + order, "ca": float(job.created_at)},
-            {
-                "PartitionKey": tenant,
-                "RowKey": _status_prefix(job.status.value) + order,
-                "ca": float(job.created_at),
-                "st": job.status.value,
-            },
-        ]
-        if not job.terminal:
-            shard = zlib.crc32(job.id.encode("utf-8", "surrogatepass")) % self._shards
-            rows.append(
-                {
-                    "PartitionKey": f"p|{shard}",
-                    "RowKey": oldest_first(job.updated_at, job.id),
-                    "ua": float(job.updated_at),
-                }
-            )
-        return [{**row, **common} for row in rows]
+    def _create_job(self, row: JobRow, now: float) -> Written | StoredJob:
+        """The job entity of `row`, created unless a live one is there (its index rows
+        are already written)."""
+        found = self._create_unless_live(job_entity(row), now)
+        return found if isinstance(found, Written) else _stored_job(row.id, found)
 
-    # ------------------------------------------------------------------ plumbing
+    def _follow(self, row: TableEntity, now: float) -> ScanRow | None:
+        """The job an index row points at, if the row describes it; a dangling row is
+        skipped, and pruned once it is superseded (module docstring)."""
+        job_id = str(row.get("job"))
+        job = self._read(JOBS.key(job_id))
+        if job is None:
+            return None  # a create in flight, or swept: the row waits for either
+        if describes(job, row):
+            return ScanRow(job_id, stored_doc(job), exp_of(job), scan_order(row))
+        if is_live(exp_of(job), now) and superseded(job, row):
+            self._delete(row)
+        return None
+
+    def _sweep_one(self, kind: Kind, entity: TableEntity, now: float) -> bool:
+        """Delete one expired entity (True), unless it was written again since or is an
+        index row of a live job (given that job's expiry instead)."""
+        if kind in _INDEXES:
+            job = self._read(JOBS.key(str(entity.get("job"))))
+            if job is not None and is_live(exp_of(job), now) and describes(job, entity):
+                self._replace(with_expiry(entity, exp_of(job)), _etag(entity))
+                return False
+        return self._delete(entity)
+
+    def _expired(self, kind: Kind, now: float, limit: int) -> list[TableEntity]:
+        """Up to `limit` entities of `kind` expired by `now`."""
+        low, high = kind.span
+        where = "PartitionKey ge @low and PartitionKey lt @high and exp le @now"
+        parameters = {"low": low, "high": high, "now": float(now)}
+        found: list[TableEntity] = []
+        resume: object | None = None
+        while len(found) < limit:
+            page, resume = self._page(where, parameters, limit - len(found), resume)
+            found += page
+            if resume is None:
+                break
+        return found[:limit]
+
+    def _create_unless_live(self, entity: Entity, now: float) -> Written | TableEntity:
+        """Create `entity` unless a live one has its key (an expired one is replaced):
+        Written, or the live entity that is there."""
+        return create_unless_live(
+            lambda: self._create(entity),
+            lambda: self._read(entity["PartitionKey"], entity["RowKey"]),
+            exp_of,
+            lambda existing: self._replace(entity, _etag(existing)),
+            now=now,
+            backend=BACKEND,
+        )
+
+    # ------------------------------------------------------------------ calls
+    # One SDK call each, bounded by the client's limits; what is still transient after
+    # them is `store_unavailable`. A condition that did not hold is an answer, not an error.
+    def _read(self, partition: str, row: str = "") -> TableEntity | None:
+        try:
+            with unavailable_on_outage(BACKEND):
+                return self._client.get_entity(partition, row)
+        except ResourceNotFoundError:
+            return None
+
+    def _create(self, entity: Entity) -> Written | None:
+        """None when an entity with its key exists (409)."""
+        try:
+            with unavailable_on_outage(BACKEND):
+                meta = self._client.create_entity(entity)
+        except ResourceExistsError:
+            return None
+        return Written(meta["etag"])
+
+    def _replace(self, entity: Entity, etag: str) -> Written | None:
+        """Replace the stored entity only if it is still the one with `etag`; None when it
+        changed (412) or went (404)."""
+        try:
+            with unavailable_on_outage(BACKEND):
+                meta = self._client.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return None
+        return Written(meta["etag"])
+
+    def _delete(self, entity: TableEntity) -> bool:
+        """Delete `entity` only if it is still as it was read; False when it changed or
+        went."""
+        try:
+            with unavailable_on_outage(BACKEND):
+                self._client.delete_entity(
+                    entity["PartitionKey"],
+                    entity["RowKey"],
+                    etag=_etag(entity),
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
+
     def _write_index(self, rows: Iterable[Entity]) -> None:
         """Upsert index rows: one transaction per partition and 100 operations (a row
         repeated in one call is written once: a transaction may not name it twice)."""
@@ -515,171 +477,23 @@ class AzureTableJobStore:
                     else:
                         self._client.submit_transaction(chunk)
 
-    def _create_job(self, entity: Entity) -> tuple[Job, bool]:
-        job_id = str(entity["id"])
-        stored, created = self._create_if_absent(entity, self._clock.now())
-        return load_job(job_id, stored_doc(stored)), created
-
-    def _create_if_absent(self, entity: Entity, now: float) -> tuple[Entity, bool]:
-        """Create `entity` unless a live one has its key. An expired one counts as absent
-        (as if already swept) and is replaced If-Match its ETag. Returns (the stored
-        entity, created?)."""
-        for _ in range(_CREATE_ATTEMPTS):
-            try:
-                with unavailable_on_outage(BACKEND):
-                    meta = self._client.create_entity(entity)
-                self._remember_job(entity, meta["etag"])
-                return entity, True
-            except ResourceExistsError:
-                pass
-            existing = self._read(entity["PartitionKey"], entity["RowKey"])
-            if existing is None:
-                continue  # swept between our create and our read: create again
-            if is_live(_exp(existing), now):
-                return existing, False
-            try:
-                with unavailable_on_outage(BACKEND):
-                    meta = self._client.update_entity(
-                        entity,
-                        mode=UpdateMode.REPLACE,
-                        etag=existing.metadata["etag"],
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-                self._remember_job(entity, meta["etag"])
-                return entity, True
-            except (ResourceModifiedError, ResourceNotFoundError):
-                continue  # someone else replaced or swept it: look again
-        raise RuntimeError(f"{entity['PartitionKey']} kept changing under a conditional write")
-
-    def _replace_if_unchanged(self, job_id: str, entity: Entity, etag: str) -> bool:
-        try:
-            with unavailable_on_outage(BACKEND):
-                meta = self._client.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-        except (ResourceModifiedError, ResourceNotFoundError):
-            self._forget(job_id)
-            return False
-        self._remember(job_id, entity, meta["etag"])
-        return True
-
-    def _delete_if_unchanged(self, entity: Any) -> bool:
-        try:
-            with unavailable_on_outage(BACKEND):
-                self._client.delete_entity(
-                    entity["PartitionKey"],
-                    entity["RowKey"],
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-        except ResourceNotFoundError:
-            return False
-        return True
-
-    def _read(self, partition: str, row: str = "") -> Any:
-        try:
-            with unavailable_on_outage(BACKEND):
-                entity = self._client.get_entity(partition, row)
-        except ResourceNotFoundError:
-            return None
-        self._remember_job(entity, entity.metadata["etag"])
-        return entity
-
-    def _query(self, query: str, parameters: dict[str, Any], *, page_size: int) -> Iterator[Any]:
-        """The entities of `query` in key order, following continuation tokens lazily."""
-        pages = self._client.query_entities(
-            query, parameters=parameters, results_per_page=min(page_size, 1000)
-        )
-        iterator = iter(pages)
-        while True:
-            try:
-                with unavailable_on_outage(BACKEND):
-                    entity = next(iterator)
-            except StopIteration:
-                return
-            yield entity
-
-    def _valid(
-        self, rows: Iterator[Any], matches: Any, *, want: int
-    ) -> list[tuple[Entity, Entity]]:
-        """Up to `want` (job entity, index row) pairs of `rows` whose job is live and in
-        the state the row was written for; a dangling row is skipped, and pruned when the
-        job has reached the row's version (module docstring)."""
-        now = self._clock.now()
-        found: list[tuple[Entity, Entity]] = []
-        for row in rows:
-            if len(found) >= want:
-                break
-            entity = self._read(_job_pk(str(row.get("job"))))
-            if entity is None or not is_live(_exp(entity), now):
-                continue  # not created yet, or expired: hidden, the sweep removes the row
-            if matches(entity, row):
-                found.append((entity, row))
-                continue
-            version, row_version = entity.get("v"), row.get("v")
-            if isinstance(version, int) and isinstance(row_version, int) and version >= row_version:
-                with contextlib.suppress(ResourceModifiedError):
-                    self._delete_if_unchanged(row)
-        return found
-
-    def _remember_job(self, entity: Entity, etag: str | None) -> None:
-        if entity.get("kind") == "job" and etag:
-            self._remember(str(entity.get("id")), entity, etag)
-
-    def _remember(self, job_id: str, entity: Entity, etag: str) -> None:
-        version = entity.get("v")
-        if not isinstance(version, int):
-            return
-        with self._seen_lock:
-            self._seen[job_id] = _Seen(version, etag, _exp(entity))
-            self._seen.move_to_end(job_id)
-            while len(self._seen) > _SEEN_MAX:
-                self._seen.popitem(last=False)
-
-    def _recall(self, job_id: str) -> _Seen | None:
-        with self._seen_lock:
-            return self._seen.get(job_id)
-
-    def _forget(self, job_id: str) -> None:
-        with self._seen_lock:
-            self._seen.pop(job_id, None)
+    def _page(
+        self, where: str, parameters: Entity, limit: int, resume: Any
+    ) -> tuple[list[TableEntity], object | None]:
+        """One request of a query: at most `limit` entities in key order, from the top or
+        from the continuation token `resume`; and the token of the next request (None:
+        nothing follows)."""
+        with unavailable_on_outage(BACKEND):
+            pages: Any = self._client.query_entities(
+                where, parameters=parameters, results_per_page=min(limit, _PAGE_MAX)
+            ).by_page(continuation_token=resume)
+            entities = list(next(pages))
+        return entities, pages.continuation_token
 
 
-# ---------------------------------------------------------------------------- helpers
-def _lists(entity: Entity, row: Entity, tenant: str, status: str | None) -> bool:
-    """Whether a listing row still describes its job."""
-    if entity.get("tenant") != tenant or _number(entity.get("ca")) != _number(row.get("ca")):
-        return False
-    return status is None or entity.get("st") == status
-
-
-def _pending(entity: Entity, row: Entity) -> bool:
-    return (
-        entity.get("st") not in _TERMINAL
-        and _number(entity.get("ua")) is not None
-        and _number(entity.get("ua")) == _number(row.get("ua"))
-    )
-
-
-def _page(pairs: list[tuple[Entity, Entity]], next_cursor: str | None) -> Page:
-    jobs: list[Job] = []
-    unreadable: list[str] = []
-    for entity, row in pairs:
-        job_id = str(row["job"])
-        job = read_row(job_id, stored_doc(entity))
-        if job is None:
-            unreadable.append(job_id)
-        else:
-            jobs.append(job)
-    return Page(jobs, next_cursor, tuple(unreadable))
-
-
-def _table_client(table: str) -> TableClient:
+def _table_client(table: str, limits: CallLimits) -> TableClient:
     address, credential = clients.account("table")
-    options = clients.call_options(STORE_LIMITS)  # as every networked job store
+    options = clients.call_options(limits)
     if credential is None:
         service = TableServiceClient.from_connection_string(address, **options)
     else:
@@ -687,4 +501,4 @@ def _table_client(table: str) -> TableClient:
     return service.get_table_client(table)
 
 
-__all__ = ["AzureTableJobStore", "key_part", "newest_first", "oldest_first", "parse_url"]
+__all__ = ["BACKEND", "TRANSACTION_MAX", "AzureTableJobStore", "parse_url"]

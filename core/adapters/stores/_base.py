@@ -44,7 +44,8 @@ inline, from its documented item limit less room for the fields beside the docum
 partitions the pending scan merges) and `cas_needs_token` (True when its compare-and-set
 is conditional on a token of the row read, not on the version alone). A backend whose
 create fails on any existing row (Firestore's create(), Azure's insert) builds
-`_put_*_if_absent` with `create_unless_live`.
+`_put_*_if_absent` with `create_unless_live`. One offering the bulk calls (BulkJobStore)
+settles each job of `create_many` with `_created`, as `create` does.
 """
 
 from __future__ import annotations
@@ -297,17 +298,7 @@ class BaseJobStore(ABC):
         now = self._clock.now()
         encoded = self._overflow.encode(job.replace(version=1))
         found = self._put_job_if_absent(JobRow.of(encoded.job, encoded.doc), now)
-        if isinstance(found, Written):
-            self._remember(encoded, found)
-            return encoded.read_back(), True
-        try:
-            existing, blob = self._decode(found.id, found.doc)
-        except UnreadableRecordError:
-            self._overflow.discard(encoded.manifest_blob, keep=manifest_blob_of(found.doc))
-            raise
-        self._overflow.discard(encoded.manifest_blob, keep=blob)  # we lost: ours is no one's
-        self._remember_read(found, existing, blob)
-        return existing, False
+        return self._created(encoded, found)
 
     def get(self, job_id: str) -> Job | None:
         found = self._get_job(job_id)
@@ -452,6 +443,22 @@ class BaseJobStore(ABC):
         return Sweep(rows.removed + blobs.removed, rows.skipped + blobs.skipped)
 
     # ------------------------------------------------------------------ shared steps
+    def _created(self, encoded: Encoded, found: Written | StoredJob) -> tuple[Job, bool]:
+        """What `create` answers once `_put_job_if_absent` of `encoded` answered `found`
+        (also for a backend's own bulk create): ours, or the live job that was there -
+        and then our manifest blob, if any, is no one's."""
+        if isinstance(found, Written):
+            self._remember(encoded, found)
+            return encoded.read_back(), True
+        try:
+            existing, blob = self._decode(found.id, found.doc)
+        except UnreadableRecordError:
+            self._overflow.discard(encoded.manifest_blob, keep=manifest_blob_of(found.doc))
+            raise
+        self._overflow.discard(encoded.manifest_blob, keep=blob)  # we lost: ours is no one's
+        self._remember_read(found, existing, blob)
+        return existing, False
+
     def _decode(self, job_id: str, doc: object) -> tuple[Job, ManifestRef | None]:
         """The stored job, with its manifest wherever it is kept."""
         job, blob = load_job(job_id, doc)
