@@ -452,6 +452,10 @@ def submit(services: Services, new: NewJob) -> SubmitOutcome:
             delay = min(deferral_delay(exc.retry_after_s), queue.max_delay_s)
             try:
                 queue.send([WorkItem(outcome.job.id)], delay_s=delay)
-            except DomainError as lost:  # still accepted: the reconciler's then
-                log.warning("job %s: deferral not queued (%s)", outcome.job.id, lost.code)
+            except Exception as lost:  # still accepted: the reconciler sends it then
+                log.warning(
+                    "job %s: deferral not queued (%s); the reconciler sends it",
+                    outcome.job.id,
+                    type(lost).__name__,
+                )
         return SubmitOutcome(outcome.job, created=True)

@@ -511,10 +511,7 @@ class ImggoClient:
             reraise=True,  # callers get our ImageApiError, not tenacity's RetryError
         )
 
-        def attempt() -> Reply:
-            plan.attempts += 1
-            if auth:  # every authenticated call counts against the key's limit
-                self._take_budget(deadline)
+        def send_once() -> Reply:
             return self._attempt(
                 method,
                 path,
@@ -525,6 +522,21 @@ class ImggoClient:
                 form=form,
                 files=files,
             )
+
+        held = [False]  # a slot already taken, left to the next attempt
+
+        def attempt() -> Reply:
+            plan.attempts += 1
+            # Every authenticated call ImgGo sees counts against the key's limit; one
+            # that never reached it (no connection) leaves its slot to the retry.
+            if auth and not held[0]:
+                self._take_budget(deadline)
+            held[0] = False
+            try:
+                return send_once()
+            except ImageApiError as exc:
+                held[0] = auth and exc.code == "connect_error"
+                raise
 
         try:
             return retrying(attempt)
