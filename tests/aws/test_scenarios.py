@@ -38,6 +38,7 @@ class AwsDriver:
     make: Any
     tenant: str = TENANT
     outage_budget_s: float = 10.0
+    queue_can_delay: bool = True
 
     @property
     def simulator(self) -> SimulatorServer:

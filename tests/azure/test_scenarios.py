@@ -66,6 +66,7 @@ class AzureDriver:
     restart: Callable[[dict[str, str]], None]  # a fresh instance with these settings
     tenant: str = TENANT
     outage_budget_s: float = 10.0
+    queue_can_delay: bool = True
 
     def api(
         self,

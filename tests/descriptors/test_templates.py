@@ -100,9 +100,17 @@ def test_template_passes_the_sam_transform(sam_cfn: dict[str, Any], tmp_path: Pa
         "HttpFunctionErrorsAlarm",
     } <= set(of_type(resources, "AWS::CloudWatch::Alarm"))
     assert out["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"].endswith("/v1/webhooks/imggo")
-    # Least privilege: the worker may read images but not write them, nor send to SQS.
-    worker_policies = json.dumps(resources["WorkerFunctionRole"]["Properties"]["Policies"])
-    assert "s3:PutObject" not in worker_policies and "sqs:SendMessage" not in worker_policies
+    # Least privilege: the worker may read images but not write them; it sends only to
+    # its own queue (a deferral is the item sent again, delayed).
+    worker_policies = resources["WorkerFunctionRole"]["Properties"]["Policies"]
+    assert "s3:PutObject" not in json.dumps(worker_policies)
+    sends = [
+        s
+        for policy in worker_policies
+        for s in policy["PolicyDocument"]["Statement"]
+        if "sqs:SendMessage" in json.dumps(s)
+    ]
+    assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": ["WorkQueue", "Arn"]}]
     # ...and the transformed template is valid CloudFormation (it also finds dependency
     # cycles the untransformed template hides). W1031: linting evaluates the Secrets
     # Manager branch of each policy !If with the parameters' SSM-path defaults. W2001:

@@ -33,6 +33,7 @@ class GcpDriver:
     repo_root: Path
     tenant: str = "tenant-a"
     outage_budget_s: float = 10.0
+    queue_can_delay: bool = False
 
     @property
     def simulator(self) -> SimulatorServer:

@@ -61,6 +61,9 @@ class CloudDriver(Protocol):
     simulator: SimulatorServer
     tenant: str  # the tenant of the driver's Bearer key
     outage_budget_s: float  # how long a request may take while the store is away
+    # True where the work queue can hold a message back (SQS, Azure Queue): a deferral
+    # is then the item sent again, delayed, and the delivery acknowledged.
+    queue_can_delay: bool
 
     def api(
         self,
@@ -210,6 +213,40 @@ class CloudScenarios:
         [second] = cloud.deliver_work(expect=1)
         assert second.acknowledged and second.body == first.body
         assert wait_until(lambda: cloud.stored(job_id)).status is JobStatus.SUCCEEDED
+
+    def test_a_batch_on_a_spent_plan_is_deferred_and_never_dead_lettered(
+        self, cloud: CloudDriver
+    ) -> None:
+        cloud.drain()
+        items = [{"image_url": cloud.image_url(i)} for i in (130, 131)]
+        created = cloud.api(
+            "POST", "/v1/batches", json_body={"pattern_id": PATTERN, "items": items}
+        )
+        assert created.status == 202, created.body
+        job_ids = [item["job_id"] for item in created.json()["items"]]
+        cloud.simulator.config.rate_limited_rate = 1.0  # the key's allowance is spent
+        try:
+            first = cloud.deliver_work(expect=2)
+            assert len(first) == 2
+            # Deferred, not failed: nothing counted against the jobs, and where the queue
+            # can hold a message back the delivery is acknowledged (sent again, delayed),
+            # so no receive count walks it towards the dead-letter queue.
+            assert all(d.acknowledged is cloud.queue_can_delay for d in first), first
+            for job_id in job_ids:
+                job = cloud.stored(job_id)
+                assert job is not None and job.status is JobStatus.ACCEPTED and job.attempts == 0
+        finally:
+            cloud.simulator.config.rate_limited_rate = 0.0
+        # The plan's minute turns over: the deferred items come back and go through.
+        delivered: list[Delivery] = []
+        deadline = time.monotonic() + 20
+        while len(delivered) < 2 and time.monotonic() < deadline:
+            delivered += cloud.deliver_work(expect=2 - len(delivered))
+            time.sleep(0.2)
+        assert len(delivered) == 2 and all(d.acknowledged for d in delivered), delivered
+        for job_id in job_ids:
+            assert wait_until(lambda j=job_id: cloud.stored(j)).status is JobStatus.SUCCEEDED
+        assert cloud.deliver_work(expect=0) == []
 
     def test_reconcile_recovers_a_lost_webhook_and_a_lost_message(self, cloud: CloudDriver) -> None:
         cloud.drain()
