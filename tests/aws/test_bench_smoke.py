@@ -1,0 +1,34 @@
+"""The AWS cold-start benchmark runs at a tiny size and prints its figures (`make bench`
+times it; this only proves it works): one fresh process a side, from the source tree
+(the test has no built artifact)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bench import cold_start_aws
+from bench.cold_start import table
+from imggo_simulator import SimulatorConfig, SimulatorServer
+
+
+@pytest.fixture
+def imggo() -> Iterator[str]:
+    with SimulatorServer(SimulatorConfig(processing_s=60)) as sim:
+        yield sim.url
+
+
+def test_the_cold_start_makes_the_same_calls_on_both_sides(moto_url: str, imggo: str) -> None:
+    comparison = cold_start_aws.run(
+        1, layout=cold_start_aws.source_layout(), moto_url=moto_url, imggo_url=imggo, warm_up=False
+    )
+    assert comparison.function_calls == {
+        "POST /api/patterns/image-facts/ingest": 1,
+        "dynamodb PutItem": 3,
+        "ssm GetParameters": 1,
+    }
+    assert comparison.same_calls
+    assert all(s.tls_contexts >= 1 for s in [*comparison.function, *comparison.floor])
+    lines = table([comparison])
+    assert any(line.startswith("aws ") and line.rstrip().endswith("yes") for line in lines)
