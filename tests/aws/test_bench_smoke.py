@@ -1,6 +1,6 @@
-"""The AWS cold-start benchmark runs at a tiny size and prints its figures (`make bench`
-times it; this only proves it works): one fresh process a side, from the source tree
-(the test has no built artifact)."""
+"""The AWS benchmarks run at a tiny size and print their figures (`make bench` times
+them; this only proves they work): the cold start, one fresh process a side, from the
+source tree (the test has no built artifact), and the warm overhead, a few calls."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import cold_start_aws
+from bench import cold_start_aws, warm_aws
 from bench.cold_start import table
 from imggo_simulator import SimulatorConfig, SimulatorServer
 
@@ -32,3 +32,10 @@ def test_the_cold_start_makes_the_same_calls_on_both_sides(moto_url: str, imggo:
     assert all(s.tls_contexts >= 1 for s in [*comparison.function, *comparison.floor])
     lines = table([comparison])
     assert any(line.startswith("aws ") and line.rstrip().endswith("yes") for line in lines)
+
+
+def test_the_warm_overhead_compares_the_same_answer() -> None:
+    rows = dict(warm_aws.run(calls=20, rounds=1))
+    ratio = next(v for k, v in rows.items() if k.startswith("ratio function / floor"))
+    assert ratio.endswith("the goal)")
+    assert any("the same" in k and "JSON body" in k for k in rows)
