@@ -22,6 +22,7 @@ import os
 import statistics
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ class Sample:
     startup_ms: float | None  # interpreter start-up before the first line
     calls: dict[str, int]
     tls_contexts: int
+    modules: frozenset[str] = frozenset()  # what the measured code imported
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,6 +81,7 @@ class Child:
             startup_ms=result.pop("startup_ms"),
             calls=result.pop("calls"),
             tls_contexts=result.pop("tls_contexts"),
+            modules=frozenset(result.pop("modules")),
             extra=result,
         )
 
@@ -140,6 +143,13 @@ class Comparison:
     def same_calls(self) -> bool:
         return self.function_calls is not None and self.function_calls == self.floor_calls
 
+    def imports_only_by(self, side: str) -> Counter[str]:
+        """Modules one side imported and the other did not, counted by top-level package
+        (`function` or `floor`): where most of a cold start's difference lies."""
+        ours, theirs = self.function[0].modules, self.floor[0].modules
+        only = ours - theirs if side == "function" else theirs - ours
+        return Counter(name.split(".", 1)[0] for name in only)
+
     @property
     def startup_ms(self) -> float | None:
         known = [s.startup_ms for s in [*self.function, *self.floor] if s.startup_ms is not None]
@@ -177,6 +187,15 @@ def calls_text(calls: dict[str, int] | None) -> str:
     if calls is None:
         return "(differed between runs)"
     return ", ".join(f"{name} x{count}" for name, count in sorted(calls.items())) or "(none)"
+
+
+def _packages(counts: Counter[str], shown: int = 8) -> str:
+    if not counts:
+        return "none"
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:shown]
+    top = ", ".join(f"{name} {n}" for name, n in ranked)
+    rest = sum(counts.values()) - sum(n for _, n in ranked)
+    return f"{sum(counts.values())} ({top}{f', others {rest}' if rest else ''})"
 
 
 def table(comparisons: Sequence[Comparison]) -> list[str]:
@@ -217,6 +236,9 @@ def table(comparisons: Sequence[Comparison]) -> list[str]:
         )
         startup = "" if c.startup_ms is None else f"; interpreter start-up {c.startup_ms:.0f} ms"
         lines.append(f"  TLS contexts built, function / floor: {tls}{startup}")
+        for side in ("function", "floor"):
+            only = _packages(c.imports_only_by(side))
+            lines.append(f"  modules only the {side} imported: {only}")
         for what, key in (("ms", "ms"), ("cpu ms", "cpu_ms")):
             lines.append(
                 f"  {what}, function: "

@@ -163,7 +163,11 @@ def run(
             **offline_google_env(str(work)),
             "FIRESTORE_EMULATOR_HOST": firestore_host,
             "GOOGLE_CLOUD_PROJECT": PROJECT,
+            # What deploy/gcp.sh sets: the function builds these adapters too.
             "IMGGO_FN_STORE_URL": f"firestore://{PREFIX}",
+            "IMGGO_FN_BLOB_URL": "gs://bench-uploads",
+            "IMGGO_FN_QUEUE_URL": f"pubsub://projects/{PROJECT}/topics/bench-work",
+            "IMGGO_FN_GCS_SIGNER_EMAIL": f"bench@{PROJECT}.iam.gserviceaccount.com",
             "IMGGO_FN_DATA_DIR": str(work / "data"),
             "IMGGO_BASE_URL": imggo_url,
             "IMGGO_API_KEY": DEMO_API_KEY,

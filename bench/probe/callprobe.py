@@ -2,8 +2,8 @@
 long its work took: the one instrument every cold-start benchmark child runs under.
 
 A child calls `start()` first and `done(status)` last; `done` prints one JSON line
-(`ms`, `cpu_ms`, `calls`, `tls_contexts`, `startup_ms`) that the parent reads. Counted, in the
-child itself and the same way for a function and for its floor:
+(`ms`, `cpu_ms`, `calls`, `tls_contexts`, `modules`, `startup_ms`) that the parent
+reads. Counted, in the child itself and the same way for a function and for its floor:
 
 - every HTTP request urllib3 sends (botocore and the Azure SDK ride on it), named by
   its AWS operation (`X-Amz-Target`) or by method and path, entity keys left out;
@@ -40,6 +40,7 @@ _calls: Counter[str] = Counter()
 _tls = [0]
 _lock = threading.Lock()
 _started = [0.0, 0.0, 0.0]  # perf_counter, time.time() and process_time() at start()
+_preloaded: set[str] = set()  # modules of the interpreter's start-up, before start()
 # Azure Tables addresses an entity as table(PartitionKey='..',RowKey='..'): one name
 # for every entity of a table.
 _ENTITY = re.compile(r"\([^)]*\)")
@@ -171,6 +172,7 @@ def start() -> None:
         if name in sys.modules:
             patch(sys.modules[name])
     sys.meta_path.insert(0, _PostImportHooks())
+    _preloaded.update(sys.modules)
     _started[:] = [time.perf_counter(), time.time(), time.process_time()]
 
 
@@ -191,6 +193,8 @@ def done(status: int, **extra: Any) -> None:
         "startup_ms": startup_ms,
         "calls": calls,
         "tls_contexts": tls,
+        # What the measured code imported: where a side's time goes, in a word.
+        "modules": sorted(set(sys.modules) - _preloaded),
         **extra,
     }
     print(json.dumps(result), flush=True)

@@ -65,18 +65,27 @@ def test_a_child_counts_each_call_by_name_and_the_tls_contexts_built() -> None:
         "ssm GetParameters": 1,
     }
     assert sample.tls_contexts >= 2  # each httpx client builds one, verify=True
+    assert {"httpx", "urllib3", "asyncio"} <= sample.modules
+    assert "encodings" not in sample.modules  # the interpreter's own, before start()
     assert sample.extra == {"status": 202, "note": "hi"}
     assert sample.startup_ms is not None and sample.startup_ms > 0
     assert 0 < sample.ms < 30_000 and sample.cpu_ms > 0
 
 
-def _sample(calls: dict[str, int], ms: float = 100.0) -> Sample:
-    return Sample(ms=ms, cpu_ms=ms / 2, startup_ms=20.0, calls=calls, tls_contexts=1)
+def _sample(
+    calls: dict[str, int], ms: float = 100.0, modules: frozenset[str] = frozenset()
+) -> Sample:
+    return Sample(
+        ms=ms, cpu_ms=ms / 2, startup_ms=20.0, calls=calls, tls_contexts=1, modules=modules
+    )
 
 
 def test_the_table_prints_both_sides_calls_and_flags_a_floor_that_did_less() -> None:
     ours = {"firestore Commit": 3, "POST /ingest": 1}
-    fair = Comparison("gcp", "f", "g", [_sample(ours, 120)], [_sample(ours, 100)])
+    imported = frozenset({"httpx", "core", "core.api", "anyio", "anyio.abc"})
+    fair = Comparison(
+        "gcp", "f", "g", [_sample(ours, 120, imported)], [_sample(ours, 100, frozenset({"httpx"}))]
+    )
     unfair = Comparison(
         "aws", "f", "g", [_sample(ours, 130)], [_sample({"firestore Commit": 1}, 100)]
     )
@@ -88,6 +97,8 @@ def test_the_table_prints_both_sides_calls_and_flags_a_floor_that_did_less() -> 
     assert aws_row.split()[-1] == "NO" and "MISSES" in aws_row and "1.30x" in aws_row
     assert "calls, each side: POST /ingest x1, firestore Commit x3" in text
     assert "calls, floor:     firestore Commit x1" in text
+    assert "modules only the function imported: 4 (anyio 2, core 2)" in text
+    assert "modules only the floor imported: none" in text
 
 
 def test_calls_that_differ_between_runs_are_not_reported_as_the_same() -> None:
