@@ -4,10 +4,11 @@ same run that does the same work, and what work both sides did. Sections:
 1. Cold start, every cloud (bench.cold_start_aws, _gcp, _azure; the method is in
    bench.cold_start): each HTTP function's import + first POST /v1/jobs in a fresh
    process against a floor making the same calls by hand, with the calls counted.
+   Then the import cost of the core alone, in fresh processes.
 2. Warm: the AWS function's GET /v1/jobs/{id} against a bare Powertools resolver doing
-   the same key check and store read (bench.warm_aws); the import cost of the core; the
-   core's GET through HttpApp against the same store read and rendering done directly;
-   the same GET over loopback through `imggo-fn serve` against HttpApp in-process.
+   the same key check and store read (bench.warm_aws); the core's GET through HttpApp
+   against the same store read and rendering done directly; the same GET over loopback
+   through `imggo-fn serve` against HttpApp in-process.
 3. Unthrottled stress, a secondary figure: a batch of N images through the simulator
    (its own process, a fixed latency added to every ingest) at C calls in flight,
    against the same images one at a time, with no plan limit (the real ImgGo allows
@@ -317,7 +318,7 @@ def section_cold_start(options: Options, tmp: Path) -> list[str]:
         aws = cold_start_aws.run(options.runs, layout=layout)
     gcp = cold_start_gcp.run(options.runs)
     azure = cold_start_azure.run(options.runs)
-    return table([aws, gcp, azure])
+    return [*table([aws, gcp, azure]), "", *_lines(bench_imports(options.runs))]
 
 
 def section_warm(options: Options, tmp: Path) -> list[str]:
@@ -325,7 +326,6 @@ def section_warm(options: Options, tmp: Path) -> list[str]:
 
     return _lines(
         warm_aws.run(options.calls)
-        + bench_imports(options.runs)
         + bench_get(tmp, options.calls)
         + bench_loopback_get(tmp, options.calls)
     )

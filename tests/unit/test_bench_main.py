@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.__main__ import main
+from bench.__main__ import bench_imports, main
 
 
 def test_the_warm_and_stress_sections_print_their_figures(
@@ -19,3 +19,9 @@ def test_the_warm_and_stress_sections_print_their_figures(
     assert "== Unthrottled stress (secondary: no plan limit, not a throughput figure)" in out
     assert "speed-up vs sequential" in out
     assert "== Cold start" not in out
+
+
+def test_the_core_import_row_names_its_reference_as_not_the_same_work() -> None:
+    rows = dict(bench_imports(runs=1))
+    assert rows["import the core HTTP surface + bootstrap (fresh process)"].endswith(" ms")
+    assert "  for scale, not the same work: import httpx alone" in rows
