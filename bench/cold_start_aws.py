@@ -16,8 +16,9 @@ comes from the repository's source tree (the child checks where the handler came
   conditional PutItem, the ingest, the conditional PutItem of ImgGo's id, the job's
   conditional PutItem with its new status.
 
-Both run against the same moto server (DynamoDB, SSM) and the same ImgGo simulator (its
-own process).
+The function gets template.yaml's settings (an s3:// upload bucket and an sqs:// work
+queue besides the table, built though this request uses neither). Both run against the
+same moto server (DynamoDB, SSM) and the same ImgGo simulator (its own process).
 
     make package-aws && python -m bench.cold_start_aws [--runs 7]
 """

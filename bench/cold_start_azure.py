@@ -13,9 +13,11 @@ and call the HTTP function with an `azure.functions.HttpRequest`:
   upsert for the pending one) and its `create_entity`; the ingest; the `create_entity`
   of ImgGo's id; the index rows of the new status, and the job's replace If-Match.
 
-Secrets are plain app settings on both sides (Key Vault references, resolved by the
-platform): no secret reads. Both talk to the same Azurite and the same ImgGo simulator
-(its own process).
+The function runs with handlers_azure.runtime's defaults, which infra/main.bicep sets
+(an azureblob:// upload container and an azurequeue:// work queue, built though this
+request uses neither). Secrets are plain app settings on both sides (Key Vault
+references, resolved by the platform): no secret reads. Both talk to the same Azurite
+and the same ImgGo simulator (its own process).
 
     python -m bench.cold_start_azure [--runs 7]
 """

@@ -12,9 +12,11 @@ through Flask's test client:
   `create()`, the ingest, the `create()` of ImgGo's id, the job's update with its
   update-time precondition.
 
-Secrets are plain variables on both sides (what `gcloud functions deploy
---set-secrets` injects): no secret reads. Both talk to the same Firestore emulator and
-the same ImgGo simulator (its own process).
+The function gets the settings deploy/gcp.sh gives it (a gs:// blob store and a
+pubsub:// queue, which it builds though this request uses neither). Secrets are plain
+variables on both sides (what `gcloud functions deploy --set-secrets` injects): no
+secret reads. Both talk to the same Firestore emulator and the same ImgGo simulator
+(its own process).
 
     python -m bench.cold_start_gcp [--runs 7]
 """
