@@ -98,10 +98,6 @@ typecheck: $(DEV_STAMP)
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-## bench: performance figures (not part of the tests)
-bench: $(DEV_STAMP)
-	$(BIN)/python -m bench
-
 ## fuzz: Schemathesis (every check, positive and negative data) against `imggo-fn serve`;
 ## not part of `make test` (minutes). FUZZ_EXAMPLES=200 for a quicker pass.
 FUZZ_VENV := .venv-fuzz
@@ -160,3 +156,9 @@ $(AWS_STAMP): handlers_aws/requirements.txt deploy/find-python312.sh $(AWS_SOURC
 build-HttpFunction build-WorkerFunction build-UploadFunction build-ReconcileFunction: $(AWS_STAMP)
 	cp -R $(AWS_BUILD)/. "$(ARTIFACTS_DIR)"
 	rm -f "$(ARTIFACTS_DIR)/.built"
+
+## bench: performance figures (not part of the tests); the cold starts need the Lambda
+## artifact (package-aws, defined above: prerequisites expand where a rule is read),
+## Azurite (npm ci) and the Firestore emulator (Cloud SDK)
+bench: $(DEV_STAMP) $(NODE_STAMP) $(AWS_STAMP)
+	$(BIN)/python -m bench
