@@ -13,8 +13,9 @@ comes from the repository's source tree (the child checks where the handler came
   services built, the job's DynamoDB writes, the ImgGo ingest, the Powertools metrics.
 - floor: a Lambda handler written by hand with boto3 and httpx that makes the same
   calls: one GetParameters for the same three secrets, the key check, the job's
-  conditional PutItem, the ingest, the conditional PutItem of ImgGo's id, the job's
-  conditional PutItem with its new status.
+  conditional PutItem, the rate budget's GetItem and conditional PutItem, the ingest,
+  the conditional PutItem of ImgGo's id, the job's conditional PutItem with its new
+  status.
 
 The function gets template.yaml's settings (an s3:// upload bucket and an sqs:// work
 queue besides the table, built though this request uses neither). Both run against the
@@ -119,6 +120,16 @@ def handler(event, context):
     ddb.put_item(TableName=table, Item=item(doc, 1), ConditionExpression=NOT_PRESENT,
                  ExpressionAttributeValues={":now": {"N": repr(now)}},
                  ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    # The ImgGo rate budget's slot: a consistent read, a write conditional on its version.
+    budget = {"S": "R#bench-budget"}
+    got = ddb.get_item(TableName=table, Key={"pk": budget}, ConsistentRead=True).get("Item")
+    v = int(got["v"]["N"]) if got else 0
+    slot = {"pk": budget, "v": {"N": str(v + 1)}, "doc": {"S": json.dumps({"next_at": now})}}
+    if v:
+        ddb.put_item(TableName=table, Item=slot, ConditionExpression="v = :v",
+                     ExpressionAttributeValues={":v": {"N": str(v)}})
+    else:
+        ddb.put_item(TableName=table, Item=slot, ConditionExpression="attribute_not_exists(pk)")
     # verify=True (the default): the TLS context an HTTPS ImgGo needs, built now.
     with httpx.Client(timeout=10.0) as imggo:
         answer = imggo.post(
@@ -128,6 +139,10 @@ def handler(event, context):
                      "Idempotency-Key": doc["id"]},
         )
     remote = answer.json()["data"]
+    if not v:  # the budget's first answer: the plan's limit learnt, read and written again
+        got = ddb.get_item(TableName=table, Key={"pk": budget}, ConsistentRead=True)["Item"]
+        ddb.put_item(TableName=table, Item={**slot, "v": {"N": "2"}},
+                     ConditionExpression="v = :v", ExpressionAttributeValues={":v": got["v"]})
     now = time.time()
     ddb.put_item(TableName=table, Item={"pk": {"S": "K#imggo:" + remote["job_id"]},
                  "job": {"S": doc["id"]}, "exp": {"N": repr(doc["expires_at"])}},

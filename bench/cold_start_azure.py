@@ -10,7 +10,8 @@ and call the HTTP function with an `azure.functions.HttpRequest`:
 - floor: a `function_app.py` of its own, written by hand: a FunctionApp with one HTTP
   route that imports azure.functions, azure-data-tables and httpx and makes the same
   calls: the key check; the job's index rows (one transaction for the tenant's two, one
-  upsert for the pending one) and its `create_entity`; the ingest; the `create_entity`
+  upsert for the pending one) and its `create_entity`; the rate budget's read and its
+  write If-Match; the ingest; the `create_entity`
   of ImgGo's id; the index rows of the new status, and the job's replace If-Match.
 
 The function runs with handlers_azure.runtime's defaults, which infra/main.bicep sets
@@ -68,6 +69,7 @@ FLOOR_APP = """import hashlib, hmac, json, os, time, uuid
 import azure.functions as func
 import httpx
 from azure.core import MatchConditions
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -125,6 +127,19 @@ def floor(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     )
     index(table, doc, 1)
     created = table.create_entity(entity(doc, 1))
+    # The ImgGo rate budget's slot: a read, a write If-Match that read.
+    slot = {"PartitionKey": "r|bench-budget", "RowKey": "", "kind": "budget",
+            "doc": json.dumps({"next_at": now})}
+    fresh = False
+    try:
+        got = table.get_entity("r|bench-budget", "")
+    except ResourceNotFoundError:
+        table.create_entity({**slot, "v": 1})
+        fresh = True
+    else:
+        table.update_entity({**slot, "v": got["v"] + 1}, mode=UpdateMode.REPLACE,
+                            etag=got.metadata["etag"],
+                            match_condition=MatchConditions.IfNotModified)
     # verify=True (the default): the TLS context an HTTPS ImgGo needs, built now.
     with httpx.Client(timeout=10.0) as imggo:
         answer = imggo.post(
@@ -134,6 +149,11 @@ def floor(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
                      "Idempotency-Key": doc["id"]},
         )
     remote = answer.json()["data"]
+    if fresh:  # the budget's first answer: the plan's limit learnt
+        learnt = table.get_entity("r|bench-budget", "")
+        table.update_entity({**slot, "v": 2}, mode=UpdateMode.REPLACE,
+                            etag=learnt.metadata["etag"],
+                            match_condition=MatchConditions.IfNotModified)
     table.create_entity({"PartitionKey": "k|imggo:" + remote["job_id"], "RowKey": "",
                          "kind": "key", "job": doc["id"], "exp": doc["expires_at"]})
     doc.update(status="queued", imggo_job_id=remote["job_id"], updated_at=time.time(),

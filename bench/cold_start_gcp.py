@@ -9,7 +9,8 @@ through Flask's test client:
   store and the ImgGo client; a 202 with the job stored.
 - floor: `create_app("floor", <a file of its own>)`: a function written by hand with the
   Firestore client and httpx that makes the same calls: the key check, the job's
-  `create()`, the ingest, the `create()` of ImgGo's id, the job's update with its
+  `create()`, the rate budget's read and conditional write, the ingest, the `create()`
+  of ImgGo's id, the job's update with its
   update-time precondition.
 
 The function gets the settings deploy/gcp.sh gives it (a gs:// blob store and a
@@ -96,6 +97,14 @@ def floor(request):
     prefix = env["IMGGO_FN_STORE_URL"].removeprefix("firestore://")
     job = db.collection(prefix + "_jobs").document(doc["id"])
     written = job.create(fields(doc, 1))
+    # The ImgGo rate budget's slot: a read, a write conditional on that read.
+    budget = db.collection(prefix + "_budgets").document("bench-budget")
+    snap = budget.get()
+    if snap.exists:
+        budget.update({"v": snap.get("v") + 1, "doc": json.dumps({"next_at": now})},
+                      option=db.write_option(last_update_time=snap.update_time))
+    else:
+        budget.create({"v": 1, "doc": json.dumps({"next_at": now})})
     # verify=True (the default): the TLS context an HTTPS ImgGo needs, built now.
     with httpx.Client(timeout=10.0) as imggo:
         answer = imggo.post(
@@ -105,6 +114,10 @@ def floor(request):
                      "Idempotency-Key": doc["id"]},
         )
     remote = answer.json()["data"]
+    if not snap.exists:  # the budget's first answer: the plan's limit learnt
+        learnt = budget.get()
+        budget.update({"v": 2, "doc": json.dumps({"next_at": now, "limit": 60})},
+                      option=db.write_option(last_update_time=learnt.update_time))
     key = "imggo:" + remote["job_id"]
     db.collection(prefix + "_keys").document(key.replace(":", "_")).create(
         {"key": key, "job_id": doc["id"], "exp": doc["expires_at"],

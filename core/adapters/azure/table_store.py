@@ -173,6 +173,9 @@ class AzureTableJobStore(BaseJobStore):
         self.table = table
         self.pending_partitions = pending_shards
         self._client = client or _table_client(table, limits)
+        # Each budget's version and ETag as last read: the next write is If-Match that
+        # ETag and needs no read of its own.
+        self._budget_seen: dict[str, tuple[int, str]] = {}
 
     @classmethod
     def from_url(
@@ -280,17 +283,25 @@ class AzureTableJobStore(BaseJobStore):
     # ------------------------------------------------------------------ budgets
     def _get_budget(self, bucket: str) -> StoredBudget | None:
         entity = self._read(BUDGETS.key(bucket))
-        return None if entity is None else StoredBudget(str(entity["doc"]), int(entity["v"]))
+        if entity is None:
+            return None
+        stored = StoredBudget(str(entity["doc"]), int(entity["v"]))
+        self._budget_seen[bucket] = (stored.version, _etag(entity))
+        return stored
 
     def _put_budget_if_version(self, bucket: str, doc: str, expected: int) -> bool:
         entity = budget_entity(bucket, doc, expected + 1)
         if expected == 0:
             return self._create(entity) is not None
-        # Judged on a fresh read, written If-Match that read: a writer in between wins.
-        found = self._read(entity["PartitionKey"])
-        if found is None or found.get("v") != expected:
-            return False
-        return self._replace(entity, _etag(found)) is not None
+        # Written If-Match the ETag of the read that saw `expected` (the last one, or a
+        # fresh one): a writer in between wins, and we write nothing.
+        seen = self._budget_seen.get(bucket)
+        if seen is None or seen[0] != expected:
+            found = self._read(entity["PartitionKey"])
+            if found is None or found.get("v") != expected:
+                return False
+            seen = (expected, _etag(found))
+        return self._replace(entity, seen[1]) is not None
 
     # ------------------------------------------------------------------ leases
     def _put_lease(self, key: str, expires_at: float) -> None:

@@ -176,6 +176,9 @@ class FirestoreJobStore(BaseJobStore):
         self._batches = client.collection(f"{prefix}_{BATCHES}")
         self._manifests = client.collection(f"{prefix}_{MANIFESTS}")
         self._budgets = client.collection(f"{prefix}_{BUDGETS}")
+        # Each budget's version and update time as last read: the next write is
+        # conditional on that update time, and needs no read of its own.
+        self._budget_seen: dict[str, tuple[int, Any]] = {}
 
     @classmethod
     def from_url(
@@ -305,7 +308,9 @@ class FirestoreJobStore(BaseJobStore):
         if snap is None:
             return None
         row: dict[str, Any] = snap.to_dict() or {}
-        return StoredBudget(str(row["doc"]), int(row["v"]))
+        stored = StoredBudget(str(row["doc"]), int(row["v"]))
+        self._budget_seen[bucket] = (stored.version, snap.update_time)
+        return stored
 
     def _put_budget_if_version(self, bucket: str, doc: str, expected: int) -> bool:
         ref = self._budgets.document(doc_id(bucket))
@@ -316,12 +321,16 @@ class FirestoreJobStore(BaseJobStore):
             except gexc.AlreadyExists:
                 return False
             return True
-        # The version is judged on a fresh read and the write is conditional on that
-        # read's update time: a writer in between makes it fail, never overwrite.
-        snap = self._snapshot(ref)
-        if snap is None or (snap.to_dict() or {}).get("v") != expected:
-            return False
-        return self._write_if_unchanged(ref, fields, snap.update_time) is not None
+        # The write is conditional on the update time of the read that saw `expected`
+        # (the last one, or a fresh one): a writer in between makes it fail, never
+        # overwrite.
+        seen = self._budget_seen.get(bucket)
+        if seen is None or seen[0] != expected:
+            snap = self._snapshot(ref)
+            if snap is None or (snap.to_dict() or {}).get("v") != expected:
+                return False
+            seen = (expected, snap.update_time)
+        return self._write_if_unchanged(ref, fields, seen[1]) is not None
 
     # ------------------------------------------------------------------ leases
     def _put_lease(self, key: str, expires_at: float) -> None:
