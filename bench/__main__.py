@@ -1,6 +1,10 @@
 """`make bench`: the figures the issues ask for, each against a baseline measured in the
 same run that does the same work, and what work both sides did. Sections:
 
+0. Plan-limited throughput (bench.throughput): 1000 images through 4 worker processes
+   sharing one store, against the simulator at 600 requests/min per key with 0.5-2 s
+   processing, with the shared rate budget and without it: the share of the plan
+   reached, the share of calls answered 429, jobs lost or duplicated.
 1. Cold start, every cloud (bench.cold_start_aws, _gcp, _azure; the method is in
    bench.cold_start): each HTTP function's import + first POST /v1/jobs in a fresh
    process against a floor making the same calls by hand, with the calls counted.
@@ -14,7 +18,7 @@ same run that does the same work, and what work both sides did. Sections:
    against the same images one at a time, with no plan limit (the real ImgGo allows
    5-200 requests a minute per key: this is not a throughput figure).
 
-    python -m bench [--only cold|warm|stress] [--runs 7] [--calls 2000] [--count 1000]
+    python -m bench [--only throughput|cold|warm|stress] [--runs 7] [--calls 2000] [--count 1000]
 """
 
 from __future__ import annotations
@@ -335,9 +339,15 @@ def section_stress(options: Options, tmp: Path) -> list[str]:
     return _lines(bench_stress(tmp, options.count, options.latency_s, options.concurrency))
 
 
-# Each section: (name for --only, title, what it prints). The plan-limited throughput
-# benchmark (ImgGo's per-key rate limit; issue #12) gets its own row here.
+def section_throughput(options: Options, tmp: Path) -> list[str]:
+    from bench import throughput
+
+    return [throughput.describe(1000, 4, 600, "0.5-2"), *throughput.table(throughput.run())]
+
+
+# Each section: (name for --only, title, what it prints).
 SECTIONS: list[tuple[str, str, Callable[[Options, Path], list[str]]]] = [
+    ("throughput", "Plan-limited throughput (ImgGo's per-key limit)", section_throughput),
     ("cold", "Cold start, every cloud", section_cold_start),
     ("warm", "Warm: per-request overhead", section_warm),
     (

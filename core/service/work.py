@@ -39,11 +39,11 @@ class WorkResult:
 
 
 def deferral_delay(wait_s: float | None) -> float:
-    """How long deferred work is held back: the budget's wait for a free call, at least
-    a second, spread over up to twice that so deferred items come back one by one
-    instead of all at the moment the budget named."""
-    base = max(1.0, wait_s or 0.0)
-    return base * random.uniform(1.0, 2.0)  # noqa: S311 - spreads retries, guards nothing
+    """How long deferred work is held back, given the budget's wait for its next free
+    call: between half that wait and all of it (at least a second). It comes back while
+    the slots reserved meanwhile are still being spent, so the plan's calls never go
+    unused for want of takers, and spread, so deferred items do not all ask at once."""
+    return max(1.0, (wait_s or 0.0) * random.uniform(0.5, 1.0))  # noqa: S311 - spreads retries
 
 
 def handle_work_message(services: Services, body: str | bytes) -> WorkResult:
