@@ -12,16 +12,20 @@ it yet - is at most GATE_LEAD_S away, and sleeps until then, interruptibly, hold
 nothing. Every CLI process on the store does the same, so they take turns on the one
 budget instead of queueing up in it, and each has at most a slot or two reserved.
 
-The ETA is the calls still needed times the time between two of this process's calls
-(`CallSpacing`): the budget's interval while the process has the budget to itself,
-more when other processes share it. That is measured, not guessed: while this process
-has calls waiting, each call starts some slots after its previous one - one when no
-one else wants the budget, three when two other processes take their turns between.
+The ETA (`eta_s`) counts the calls still needed in the time between two of this
+process's calls (`CallSpacing`): the budget's interval while the process has the
+budget to itself, more when other processes share it. That is measured, not guessed:
+while this process has calls waiting, each call starts some slots after its previous
+one - one when no one else wants the budget, three when two other processes take their
+turns between. The last submission's job still needs ImgGo's processing time after
+it, so that is added where it ends later than the remaining calls.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 
 from core.adapters.imggo.budget import RateBudget
@@ -30,8 +34,9 @@ from core.domain.rate_budget import BudgetState, interval_s
 # How far ahead of its slot a call is let through: enough for the store round trips
 # before it reaches the budget, and short enough that a Ctrl-C is never kept waiting.
 GATE_LEAD_S = 0.5
-# Weight of the newest gap in the moving average of the spacing between calls.
-SPACING_WEIGHT = 0.2
+# The spacing between this process's calls: the median of this many recent gaps, once
+# there are MIN_GAPS of them.
+SPACING_GAPS, MIN_GAPS = 9, 3
 
 
 class SlotGate:
@@ -87,37 +92,43 @@ class SlotGate:
 
 class CallSpacing:
     """The time between two consecutive calls of this process while it has more to
-    send: a moving average of the gaps between slots, counting a gap only when another
-    call was already waiting as the first one went (otherwise the gap is idleness)."""
+    send: the median of the last SPACING_GAPS gaps between slots (a machine too busy to
+    run a thread for a moment must not make the ETA leap), counting a gap only when
+    another call was already waiting as the first one went (otherwise it is idleness)."""
 
     def __init__(self) -> None:
         self._last: float | None = None
         self._busy = False
-        self._average: float | None = None
+        self._gaps: deque[float] = deque(maxlen=SPACING_GAPS)
 
     def record(self, slot: float, *, more_waiting: bool) -> None:
         if self._busy and self._last is not None:
-            gap = max(0.0, slot - self._last)
-            if self._average is None:
-                self._average = gap
-            else:
-                self._average += SPACING_WEIGHT * (gap - self._average)
+            self._gaps.append(max(0.0, slot - self._last))
         self._last, self._busy = slot, more_waiting
 
     def seconds(self, floor: float | None) -> float | None:
         """The measured spacing, never below `floor` (the budget's interval: no process
-        calls faster than that); the floor alone before anything was measured."""
-        if self._average is None:
+        calls faster than that); the floor alone until MIN_GAPS gaps were measured."""
+        if len(self._gaps) < MIN_GAPS:
             return floor
-        return max(self._average, floor or 0.0)
+        return max(statistics.median(self._gaps), floor or 0.0)
 
 
-def eta_s(*, calls: float, spacing_s: float, tail_s: float, until_due_s: float) -> float:
-    """Seconds until the last result is in: the calls still needed, spaced as this
-    process's calls are, plus `tail_s` (what the job of the last submission still needs
-    at ImgGo before its poll can find it done) - and never before the last poll already
-    planned is due (`until_due_s`)."""
-    return max(calls * spacing_s + tail_s, until_due_s)
+def eta_s(
+    *,
+    calls: float,
+    calls_to_last_send: float,
+    spacing_s: float,
+    processing_s: float,
+    until_due_s: float,
+) -> float:
+    """Seconds until the last result is in. The calls still needed take `calls` spacings
+    of this process's calls; and the last submission goes after `calls_to_last_send` of
+    them, then its job needs `processing_s` at ImgGo before its poll can find it done
+    (the other calls left run meanwhile); and the last poll already planned is due in
+    `until_due_s`. The latest of the three."""
+    last_result = calls_to_last_send * spacing_s + processing_s if calls_to_last_send else 0.0
+    return max(calls * spacing_s, last_result, until_due_s)
 
 
 __all__ = ["GATE_LEAD_S", "CallSpacing", "SlotGate", "eta_s"]

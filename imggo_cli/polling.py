@@ -29,7 +29,8 @@ import math
 import random
 import threading
 
-FIRST_POLL_S = 1.0  # before any answer: ImgGo's processing time is unknown
+# Before any answer: the time of the job in ImgGo's OpenAPI example (latency_ms 1250).
+FIRST_POLL_S = 1.25
 QUANTILE = 0.9
 # Log-scale steps: up by STEP * QUANTILE, down by STEP * (1 - QUANTILE); they balance
 # when a share 1 - QUANTILE of on-time polls finds the job unfinished.

@@ -103,15 +103,33 @@ def test_the_limit_shows_a_question_mark_until_imggo_states_it(store, clock):
 def test_spacing_counts_the_gaps_of_a_busy_process_only():
     spacing = CallSpacing()
     assert spacing.seconds(floor=0.5) == 0.5  # nothing measured: the budget's interval
-    spacing.record(0.0, more_waiting=True)
-    spacing.record(1.5, more_waiting=False)  # 1.5 s apart while busy: others took turns
-    spacing.record(30.0, more_waiting=True)  # after an idle spell: not a gap of ours
+    slots = [0.0, 1.5, 3.0]
+    for slot in slots:  # 1.5 s apart while busy: others took their turns between
+        spacing.record(slot, more_waiting=True)
+    assert spacing.seconds(floor=0.5) == 0.5  # two gaps are not enough to go on
+    spacing.record(4.5, more_waiting=False)
     assert spacing.seconds(floor=0.5) == 1.5
-    spacing.record(30.2, more_waiting=True)
-    assert spacing.seconds(floor=0.5) == pytest.approx(1.5 + 0.2 * (0.2 - 1.5))
+    spacing.record(60.0, more_waiting=True)  # after an idle spell: not a gap of ours
+    assert spacing.seconds(floor=0.5) == 1.5
+    spacing.record(61.5, more_waiting=True)
+    spacing.record(71.5, more_waiting=True)  # one call held up (a busy machine)...
+    assert spacing.seconds(floor=0.5) == 1.5  # ...does not make the ETA leap
     assert spacing.seconds(floor=2.0) == 2.0  # never faster than the budget allows
 
 
-def test_the_eta_is_the_calls_left_spaced_plus_the_last_jobs_processing():
-    assert eta_s(calls=10, spacing_s=1.5, tail_s=2.0, until_due_s=0.0) == 17.0
-    assert eta_s(calls=1, spacing_s=0.5, tail_s=0.0, until_due_s=9.0) == 9.0
+def test_the_eta_is_the_calls_left_or_the_last_jobs_processing_whichever_ends_later():
+    # 10 calls 1.5 s apart; the last submission after 4 of them, ImgGo needs 2 s for it.
+    assert (
+        eta_s(calls=10, calls_to_last_send=4, spacing_s=1.5, processing_s=2.0, until_due_s=0.0)
+        == 15.0
+    )
+    # ... but 10 s for it: the last result comes after its processing.
+    assert (
+        eta_s(calls=10, calls_to_last_send=4, spacing_s=1.5, processing_s=10.0, until_due_s=0.0)
+        == 16.0
+    )
+    # Everything sent: the polls, or the last one planned, whichever is later.
+    assert (
+        eta_s(calls=2, calls_to_last_send=0, spacing_s=0.5, processing_s=10.0, until_due_s=9.0)
+        == 9.0
+    )
