@@ -55,7 +55,7 @@ log = logging.getLogger("imggo.cli")
 SENDS_PER_POLL = 1
 # Backoff for a call that got nowhere (a deferred submission, a store failure).
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0
-# How soon the dispatcher notices a Ctrl-C while nothing is due.
+# How soon the dispatcher notices a Ctrl-C while it waits (for a call to fall due or a slot).
 TICK_S = 0.1
 
 
@@ -107,8 +107,7 @@ class Scheduler:
         self._call_wait_s = services.settings.submit_deadline_s
         self._rng = random.Random()  # noqa: S311 - jitter, not secrecy
         self._cond = threading.Condition()
-        self._never = threading.Event()  # a pause nothing interrupts (the grace period)
-        self._pause = stop.wait
+        self._aborted = threading.Event()  # the caller failed: end at once
         self._seq = itertools.count()
         self._tracked: dict[str, _Tracked] = {}
         self._sends: list[tuple[float, int, str]] = []  # (due, seq, job id)
@@ -162,8 +161,7 @@ class Scheduler:
         with self._cond:
             self._intake_open = False
             if exc_type is not None:
-                self._sending = False
-                self._deadline = time.monotonic()
+                self._aborted.set()
             self._cond.notify_all()
         self._thread.join()
         self._progress.close()
@@ -221,13 +219,24 @@ class Scheduler:
             self._sending = False
             if self._grace_s > 0:
                 self._deadline = min(self._deadline, time.monotonic() + self._grace_s)
-                self._pause = self._never.wait
-        if self._failure is not None or time.monotonic() >= self._deadline:
+        if self._aborted.is_set() or self._failure is not None:
+            return True
+        if time.monotonic() >= self._deadline:
             return True
         if self._stopping and self._grace_s <= 0:
             return True
         queued = bool(self._first or self._retries or (self._sending and self._sends))
         return not (queued or self._in_flight or self._intake_open)
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep up to `seconds` (waiting for a slot); True when cut short: by a Ctrl-C
+        not yet seen by _over() (in the grace period one is not), or the caller failing."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self._aborted.is_set() or (self._stop.is_set() and not self._stopping):
+                return True
+            self._aborted.wait(min(left, TICK_S))
+        return False
 
     # -- what goes next (under the lock) --------------------------------------------------
 

@@ -8,7 +8,9 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from core.adapters.imggo.budget import NO_BUDGET
+import pytest
+
+from core.adapters.imggo.budget import NO_BUDGET, SharedRateBudget
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, ImageUpload, RemoteJob, Submission
 from core.service.batch import BatchItem, run_batch
@@ -81,3 +83,24 @@ def test_deferred_submissions_are_sent_again_and_no_job_is_left_accepted():
     assert {j.status for j in jobs.values()} == {JobStatus.SUCCEEDED}
     assert imggo.submit_calls == 4 + 3 and len(imggo.jobs) == 4  # each image once at ImgGo
     assert time.monotonic() - started < 5  # after a backoff, not at the end of the wait
+
+
+def test_a_failing_caller_ends_the_wait_for_a_far_slot_at_once():
+    services = make_services(imggo=QuickImggo(calls=[]))
+    budget = SharedRateBudget(services.store, "imggo-test", start_limit=60)
+    budget.observe(None, retry_after_s=30.0)  # ImgGo said: nothing for 30 s
+    scheduler = Scheduler(
+        services,
+        budget,
+        Progress(1, "test", stream=io.StringIO()),
+        concurrency=1,
+        deadline=time.monotonic() + 5.0,
+        stop=threading.Event(),
+    )
+    item = BatchItem(upload=ImageUpload(png(1), "1.png", ""), idempotency_key="k1")
+    started = time.monotonic()
+    with pytest.raises(RuntimeError), scheduler:
+        run_batch(replace(services, queue=scheduler), "local", "invoice", [item])
+        time.sleep(0.3)  # the dispatcher is waiting for the slot now
+        raise RuntimeError("the caller failed")
+    assert time.monotonic() - started < 1.5
