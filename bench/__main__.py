@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.images import distinct_pngs
+from bench.shared_ingest import bench_shared_ingest
 from bench.simproc import simulator_process
 from core.api.app import HttpApp
 from core.api.auth import hash_key
@@ -295,6 +296,8 @@ def main() -> None:
         rows += bench_get(Path(tmp))
         rows += bench_loopback_get(Path(tmp))
         rows += bench_batch(Path(tmp), args.count, args.latency, args.concurrency)
+        # Three CLI ingests sharing one data dir and one plan (bench/shared_ingest.py).
+        rows += bench_shared_ingest(Path(tmp))
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak RSS of the bench process", f"{rss_mib:.0f} MiB"))
     width = max(len(name) for name, _ in rows)
