@@ -398,7 +398,8 @@ class Scheduler:
                 processing_s=self._plan.expected_s,
                 until_due_s=max(dues, default=now) - now,
             )
-            parts.append(f"ETA {duration(eta)}")
+            late = eta > self._deadline - now  # say so while there is time to act
+            parts.append(f"ETA {duration(eta)}" + (", more than --wait leaves" if late else ""))
         return "; ".join(parts)
 
     def _last_first_due(self) -> float | None:

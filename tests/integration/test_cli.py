@@ -334,6 +334,8 @@ def test_images_the_plan_has_no_room_for_within_wait_are_left_for_a_rerun(tmp_pa
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "3 of 3 images were not sent to ImgGo before --wait (2 s) ran out" in result.stderr
     assert "run the same command again to send them" in result.stderr
+    # ... as the progress line said while there was time: 3 calls a minute, 30 s apart.
+    assert re.search(r"3 to send; 3/min; ETA [^)]*, more than --wait leaves\)", result.stderr)
     assert elapsed < 10  # the wait is the run's bound, not a slot half a minute away
     assert totals["jobs_created"] == 0 and totals["rate_limited"] == 0, totals
     assert {j.status.value for j in stored_jobs(tmp_path)} == {"accepted"}
