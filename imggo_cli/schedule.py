@@ -113,6 +113,9 @@ class Scheduler:
         self._sends: list[tuple[float, int, str]] = []  # (due, seq, job id)
         self._first: deque[str] = deque()  # first polls, in the order the jobs were sent
         self._retries: list[tuple[float, int, str]] = []  # (due, seq, job id)
+        # The latest due of any retry pushed: a retry is only taken once due, so while
+        # one is queued this is the last one's due (for the ETA, without a scan).
+        self._last_retry_due = 0.0
         self._sending = True
         self._stopping = False
         self._intake_open = True
@@ -291,7 +294,7 @@ class Scheduler:
             heapq.heappush(self._sends, (now, next(self._seq), job.id))
         else:  # sent by an earlier run: probably done by now
             self._waiting += 1
-            heapq.heappush(self._retries, (now, next(self._seq), job.id))
+            self._retry(job.id, at=now)
 
     # -- the calls (on the workers) -----------------------------------------------------
 
@@ -308,8 +311,10 @@ class Scheduler:
                 tracked = self._tracked[job_id]
                 tracked.setbacks += 1
                 again = time.monotonic() + self._backoff_s(tracked.setbacks)
-                queue = self._sends if call is Call.SEND else self._retries
-                heapq.heappush(queue, (again, next(self._seq), job_id))
+                if call is Call.SEND:
+                    heapq.heappush(self._sends, (again, next(self._seq), job_id))
+                else:
+                    self._retry(job_id, at=again)
         except BaseException as exc:
             with self._cond:
                 self._failure = self._failure or exc
@@ -363,8 +368,12 @@ class Scheduler:
                 return
             if answered:
                 tracked.misses += 1
-            again = now + self._plan.retry_delay_s(max(1, tracked.misses))
-            heapq.heappush(self._retries, (again, next(self._seq), job_id))
+            self._retry(job_id, at=now + self._plan.retry_delay_s(max(1, tracked.misses)))
+
+    def _retry(self, job_id: str, *, at: float) -> None:
+        """Under the lock: poll the job again at `at`."""
+        heapq.heappush(self._retries, (at, next(self._seq), job_id))
+        self._last_retry_due = max(self._last_retry_due, at)
 
     def _backoff_s(self, setbacks: int) -> float:
         base = min(RETRY_MAX_S, RETRY_FIRST_S * 2.0 ** max(0, setbacks - 1))
@@ -381,22 +390,22 @@ class Scheduler:
     def _note(self, now: float) -> str:
         """Under the lock: `N to send; 120/min; ETA 1 min 05 s`."""
         parts = [f"{self._unsent} to send"] if self._unsent else []
-        if self._gate.limit_text():
-            parts.append(self._gate.limit_text())
+        if limit := self._gate.limit_text():
+            parts.append(limit)
         spacing = self._spacing.seconds(self._gate.interval_s())
         if spacing is not None and (self._unsent or self._waiting):
             per_job = 1.0
             if self._polled_finished:
                 per_job = max(1.0, self._polls_of_finished / self._polled_finished)
             calls = self._unsent * (1 + per_job) + self._waiting * per_job
-            dues = [d for d in (self._last_first_due(), self._last_retry_due()) if d is not None]
+            dues = [self._last_retry_due, self._last_first_due() or now]
             eta = eta_s(
                 calls=calls,
                 # Up to one poll per submission goes between them (SENDS_PER_POLL).
                 calls_to_last_send=min(calls, self._unsent * (1 + 1 / SENDS_PER_POLL)),
                 spacing_s=spacing,
                 processing_s=self._plan.expected_s,
-                until_due_s=max(dues, default=now) - now,
+                until_due_s=max(dues) - now,
             )
             late = eta > self._deadline - now  # say so while there is time to act
             parts.append(f"ETA {duration(eta)}" + (", more than --wait leaves" if late else ""))
@@ -407,9 +416,6 @@ class Scheduler:
             return None
         sent_at = self._tracked[self._first[-1]].sent_at
         return None if sent_at is None else sent_at + self._plan.expected_s
-
-    def _last_retry_due(self) -> float | None:
-        return max((due for due, _, _ in self._retries), default=None)
 
 
 __all__ = ["SENDS_PER_POLL", "Call", "Scheduler", "never_sent"]
