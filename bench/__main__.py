@@ -4,7 +4,9 @@ same run that does the same work, and what work both sides did. Sections:
 0. Plan-limited throughput (bench.throughput): 1000 images through 4 worker processes
    sharing one store, against the simulator at 600 requests/min per key with 0.5-2 s
    processing, with the shared rate budget and without it: the share of the plan
-   reached, the share of calls answered 429, jobs lost or duplicated.
+   reached, the share of calls answered 429, jobs lost or duplicated. Then three
+   `imggo-fn ingest` processes of 60 images each on one data dir against the
+   simulator's --rate-limit 120 (bench.shared_ingest), against the plan's minimum.
 1. Cold start, every cloud (bench.cold_start_aws, _gcp, _azure; the method is in
    bench.cold_start): each HTTP function's import + first POST /v1/jobs in a fresh
    process against a floor making the same calls by hand, with the calls counted.
@@ -18,7 +20,8 @@ same run that does the same work, and what work both sides did. Sections:
    against the same images one at a time, with no plan limit (the real ImgGo allows
    5-200 requests a minute per key: this is not a throughput figure).
 
-    python -m bench [--only throughput|cold|warm|stress] [--runs 7] [--calls 2000] [--count 1000]
+    python -m bench [--only throughput|shared-ingest|cold|warm|stress] [--runs 7]
+                    [--calls 2000] [--count 1000]
 """
 
 from __future__ import annotations
@@ -339,6 +342,12 @@ def section_stress(options: Options, tmp: Path) -> list[str]:
     return _lines(bench_stress(tmp, options.count, options.latency_s, options.concurrency))
 
 
+def section_shared_ingest(options: Options, tmp: Path) -> list[str]:
+    from bench.shared_ingest import bench_shared_ingest
+
+    return _lines(bench_shared_ingest(tmp))
+
+
 def section_throughput(options: Options, tmp: Path) -> list[str]:
     from bench import throughput
 
@@ -348,6 +357,11 @@ def section_throughput(options: Options, tmp: Path) -> list[str]:
 # Each section: (name for --only, title, what it prints).
 SECTIONS: list[tuple[str, str, Callable[[Options, Path], list[str]]]] = [
     ("throughput", "Plan-limited throughput (ImgGo's per-key limit)", section_throughput),
+    (
+        "shared-ingest",
+        "Three `imggo-fn ingest` processes sharing one data dir and one plan",
+        section_shared_ingest,
+    ),
     ("cold", "Cold start, every cloud", section_cold_start),
     ("warm", "Warm: per-request overhead", section_warm),
     (

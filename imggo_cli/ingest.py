@@ -15,25 +15,24 @@ import json
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from core.adapters.imggo.budget import NO_BUDGET, RateBudget
+from core.adapters.imggo.client import ImggoClient
 from core.domain.job import Job, JobStatus
-from core.ports import ImageUpload
+from core.ports import ImageApi, ImageUpload
 from core.service.batch import BatchItem, ItemOutcome, run_batch
 from core.service.context import Services
-from core.service.query import refresh
 from imggo_cli.errors import UserError
 from imggo_cli.jobs import SHORT_ID
-from imggo_cli.local import LOCAL_TENANT
+from imggo_cli.local import LOCAL_TENANT, SIMULATOR_PROCESSING_S
 from imggo_cli.output import Progress, table
 from imggo_cli.patterns import PatternInfo
+from imggo_cli.polling import PollPlan
+from imggo_cli.schedule import Scheduler
 
-# Polling ImgGo for results: quick at first, then backing off (its plans allow 5-200
-# requests a minute, and a poll of N pending jobs is N requests).
-POLL_FIRST_S, POLL_GROWTH, POLL_MAX_S = 0.2, 1.5, 5.0
 # After a Ctrl-C, the embedded simulator still gets this long to finish the jobs it
 # took: it lives only as long as this process, and a resumed run could not ask it.
 SIMULATOR_GRACE_S = 2.0
@@ -76,9 +75,9 @@ def ingest_key(pattern_id: str, item: BatchItem) -> str:
     return "ingest-" + hashlib.sha256(f"{pattern_id}\x00{what}".encode()).hexdigest()
 
 
-def never_sent(job: Job) -> bool:
-    """Accepted but not at ImgGo: polling cannot move it; a re-run (or reconcile) sends it."""
-    return job.status is JobStatus.ACCEPTED and job.dedupe_of is None
+def rate_budget(imggo: ImageApi) -> RateBudget:
+    """The budget ImgGo's client takes its slots from (none for another ImageApi)."""
+    return imggo.budget if isinstance(imggo, ImggoClient) else NO_BUDGET
 
 
 @dataclass
@@ -100,78 +99,44 @@ class IngestSummary:
     @property
     def sent(self) -> int:
         """Images ImgGo has (or answered about): neither unsent nor refused by us."""
-        return len(self.records) - self.count(JobStatus.ACCEPTED.value, INVALID, STOPPED)
+        return len(self.records) - self.unsent - self.count(INVALID)
+
+    @property
+    def unsent(self) -> int:
+        """Images we took but ImgGo does not have: a re-run sends them."""
+        return sum(1 for r in self.records if _shown_status(r) == NOT_SENT)
 
     @property
     def unfinished(self) -> int:
         return len(self.records) - self.succeeded - self.failed
 
 
-def _submit(
+def _accept(
     services: Services,
+    scheduler: Scheduler,
     pattern_id: str,
     items: Sequence[BatchItem],
     *,
-    concurrency: int,
     stop: threading.Event,
 ) -> list[ItemOutcome]:
-    """run_batch over `items`, a batch at most `batch_max_items` long at a time."""
-    progress = Progress(len(items), "submitting")
+    """run_batch over `items`, a batch at most `batch_max_items` long at a time, with the
+    scheduler as its queue: it only accepts the jobs, and the scheduler makes the calls."""
+    accepting = replace(services, queue=scheduler)
     size = services.settings.batch_max_items
     outcomes: list[ItemOutcome] = []
-    try:
-        for start in range(0, len(items), size):
-            result = run_batch(
-                services,
-                LOCAL_TENANT,
-                pattern_id,
-                items[start : start + size],
-                concurrency=concurrency,
-                on_item=lambda _: progress.advance(),
-                stop=stop,
-            )
-            outcomes += result.items
-    finally:
-        progress.close()
+    for start in range(0, len(items), size):
+        result = run_batch(
+            accepting, LOCAL_TENANT, pattern_id, items[start : start + size], stop=stop
+        )
+        # Refused items, and jobs finished before this run, need no call.
+        scheduler.settle(sum(1 for o in result.items if o.job is None or o.job.terminal))
+        outcomes += result.items
     return outcomes
-
-
-def _wait_for(
-    services: Services,
-    jobs: dict[str, Job],
-    *,
-    deadline: float,
-    concurrency: int,
-    stop: threading.Event | None,
-) -> None:
-    """Poll ImgGo (through our store) until the jobs sent are finished, time runs out or
-    `stop` is set. Updates `jobs` in place."""
-    pending = [j for j in jobs.values() if not j.terminal and not never_sent(j)]
-    if not pending:
-        return
-    progress = Progress(len(pending), "waiting for results")
-    interval = POLL_FIRST_S
-    waiter = stop or threading.Event()  # an event never set: a plain, timed sleep
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            while pending and time.monotonic() < deadline:
-                if waiter.wait(min(interval, max(0.0, deadline - time.monotonic()))):
-                    return
-                interval = min(POLL_MAX_S, interval * POLL_GROWTH)
-                still: list[Job] = []
-                for job in pool.map(lambda j: refresh(services, j), pending):
-                    jobs[job.id] = job
-                    if job.terminal:
-                        progress.advance()
-                    else:
-                        still.append(job)
-                pending = still
-    finally:
-        progress.close()
 
 
 # Statuses of items without a job: refused before one was made, or never reached.
 INVALID, STOPPED = "invalid", "stopped"
+NOT_SENT = "not sent"  # as the table shows an accepted job ImgGo does not have
 
 
 def _status(outcome: ItemOutcome, job: Job | None) -> str:
@@ -208,7 +173,7 @@ def _describe(record: dict[str, Any]) -> str:
 
 def _shown_status(record: dict[str, Any]) -> str:
     unsent = record["status"] == JobStatus.ACCEPTED.value and record["dedupe_of"] is None
-    return "not sent" if unsent or record["status"] == STOPPED else str(record["status"])
+    return NOT_SENT if unsent or record["status"] == STOPPED else str(record["status"])
 
 
 def _print_table(records: Sequence[dict[str, Any]], pattern: PatternInfo) -> None:
@@ -237,21 +202,30 @@ def ingest(
     wait_s: float,
     simulated: bool,
     stop: threading.Event,
+    progress_stream: TextIO | None = None,
 ) -> IngestSummary:
+    """Accept every image, then send and poll them (imggo_cli.schedule) until all are
+    finished, `wait_s` has passed or `stop` is set; print the table. The progress line
+    goes to `progress_stream` (stderr by default)."""
     deadline = time.monotonic() + wait_s
     keys = [ingest_key(pattern.id, i.item) for i in inputs]
     # The same image given twice is one job: its key is the same.
     unique = {k: replace(i.item, idempotency_key=k) for k, i in zip(keys, inputs, strict=True)}
-    submitted = _submit(
-        services, pattern.id, list(unique.values()), concurrency=concurrency, stop=stop
+    scheduler = Scheduler(
+        services,
+        rate_budget(services.imggo),
+        Progress(len(unique), "ingest", stream=progress_stream),
+        concurrency=concurrency,
+        deadline=deadline,
+        stop=stop,
+        grace_s=SIMULATOR_GRACE_S if simulated else 0.0,
+        # The built-in simulator's processing time is no guess: its first polls need none.
+        plan=PollPlan(first_s=SIMULATOR_PROCESSING_S) if simulated else None,
     )
-    outcomes = dict(zip(unique, submitted, strict=True))
-    jobs = {o.job.id: o.job for o in submitted if o.job is not None}
-    if not stop.is_set():
-        _wait_for(services, jobs, deadline=deadline, concurrency=concurrency, stop=stop)
-    if stop.is_set() and simulated:
-        grace = min(deadline, time.monotonic() + SIMULATOR_GRACE_S)
-        _wait_for(services, jobs, deadline=grace, concurrency=concurrency, stop=None)
+    with scheduler:
+        accepted = _accept(services, scheduler, pattern.id, list(unique.values()), stop=stop)
+    outcomes = dict(zip(unique, accepted, strict=True))
+    jobs = {o.job.id: o.job for o in accepted if o.job is not None} | scheduler.jobs()
     records = []
     for key, given in zip(keys, inputs, strict=True):
         outcome = outcomes[key]

@@ -88,7 +88,13 @@ def _parser() -> CliParser:
         type=int,
         help="calls to ImgGo in flight at once (default: IMGGO_FN_BATCH_CONCURRENCY)",
     )
-    ingest.add_argument("--wait", type=float, default=120.0, help="seconds to wait for results")
+    ingest.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        help="seconds the run may take to send the images and wait for their results "
+        "(what is not sent by then is left for a re-run)",
+    )
 
     jobs = sub.add_parser("jobs", help="read stored jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -196,7 +202,14 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    if summary.unfinished:
+    if summary.unsent:
+        print(
+            f"{summary.unsent} of {len(summary.records)} images were not sent to ImgGo before "
+            f"--wait ({args.wait:g} s) ran out: run the same command again to send them "
+            "(nothing is sent twice), or give a longer --wait",
+            file=sys.stderr,
+        )
+    elif summary.unfinished:
         print(
             "some jobs are not finished: run the same command again to pick them up "
             "(nothing is sent twice)",

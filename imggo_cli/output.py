@@ -1,6 +1,7 @@
-"""Terminal output: tables that fit the terminal, and a progress line with done/total,
-rate and ETA. rich draws them on a terminal when it is installed; plain text otherwise
-(and whenever stderr is not a terminal, so logs and pipes get readable lines)."""
+"""Terminal output: tables that fit the terminal, and a progress line with done/total
+and a note (for ingest: images sent, the plan's limit, the ETA). rich draws them on a
+terminal when it is installed; plain text otherwise (and whenever stderr is not a
+terminal, so logs and pipes get readable lines)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def duration(seconds: float) -> str:
 
 
 class Progress:
+    """`label: done/total done (note)`, the note saying whatever the caller knows best
+    (imggo_cli.schedule: images sent, the plan's limit, the ETA). Thread-safe. rich
+    redraws it in place on a terminal; plain text prints it at most every
+    PLAIN_PROGRESS_EVERY_S, and once more at the end."""
+
     def __init__(
         self,
         total: int,
@@ -35,73 +41,58 @@ class Progress:
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.total, self.done, self.label = total, 0, label
+        self.total, self.done, self.label, self.note = total, 0, label, ""
         self._stream = stream or sys.stderr
         self._clock = clock
-        self._started = self._last_line = clock()
+        self._last_line = clock()
+        self._printed: tuple[int, str] | None = None
         self._lock = threading.Lock()
         self._rich: Any = None
         if self._stream.isatty():
             self._rich = _rich_progress(self._stream)
         if self._rich is not None:
-            self._task = self._rich.add_task(label, total=total)
+            self._task = self._rich.add_task(label, total=total, note="")
             self._rich.start()
 
     def line(self) -> str:
-        """`label: done/total (rate/s, ETA t)`."""
-        elapsed = self._clock() - self._started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        text = f"{self.label}: {self.done}/{self.total}"
-        if self.done and rate > 0:
-            eta = (self.total - self.done) / rate
-            text += f" ({rate:.1f}/s, ETA {duration(eta)})"
-        return text
+        text = f"{self.label}: {self.done}/{self.total} done"
+        return f"{text} ({self.note})" if self.note else text
 
-    def advance(self, n: int = 1) -> None:
-        """Thread-safe: a batch's workers report as they finish."""
+    def update(self, done: int, note: str = "") -> None:
         with self._lock:
-            self.done += n
+            self.done, self.note = done, note
             if self._rich is not None:
-                self._rich.update(self._task, completed=self.done)
+                self._rich.update(self._task, completed=done, note=note)
                 return
             now = self._clock()
-            if self.done >= self.total or now - self._last_line >= PLAIN_PROGRESS_EVERY_S:
-                self._last_line = now
-                print(self.line(), file=self._stream, flush=True)
+            finished = done >= self.total and self._printed != (done, note)
+            if finished or now - self._last_line >= PLAIN_PROGRESS_EVERY_S:
+                self._print(now)
 
     def close(self) -> None:
-        if self._rich is not None:
-            self._rich.stop()
-            self._rich = None
+        with self._lock:
+            if self._rich is not None:
+                self._rich.stop()
+                self._rich = None
+            elif self._printed is None or self._printed[0] != self.done:
+                self._print(self._clock())  # where a run that did not finish ended
+
+    def _print(self, now: float) -> None:
+        self._last_line, self._printed = now, (self.done, self.note)
+        print(self.line(), file=self._stream, flush=True)
 
 
 def _rich_progress(stream: TextIO) -> Any:
     try:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            Task,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        from rich.text import Text
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     except ImportError:
         return None
-
-    class RateColumn(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
-
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        RateColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
         console=Console(file=stream),
         transient=False,
     )

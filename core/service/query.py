@@ -34,9 +34,11 @@ def load(services: Services, tenant: str, job_id: str) -> Job:
     return job
 
 
-def refresh(services: Services, job: Job) -> Job:
+def refresh(services: Services, job: Job, *, deadline: float | None = None) -> Job:
     """Ask the source of truth about a pending job and move it forward. Never raises on an
-    unreachable ImgGo: the stored state is still the best answer we have."""
+    unreachable ImgGo: the stored state is still the best answer we have. `deadline` (a
+    time.monotonic() value) bounds the call to ImgGo, its wait for a rate-budget slot
+    included; by default POLL_DEADLINE_S from now."""
     if job.terminal:
         return job
     now = services.clock.now()
@@ -45,14 +47,14 @@ def refresh(services: Services, job: Job) -> Job:
         if source is None:
             return job
         if not source.terminal and source.dedupe_of is None:
-            source = refresh(services, source)  # the original may be stale itself
+            source = refresh(services, source, deadline=deadline)  # it may be stale itself
         return update_job(services.store, job.id, lambda cur: sync_from(cur, source, now))
     if job.imggo_job_id is None:
         return job
+    if deadline is None:
+        deadline = time.monotonic() + POLL_DEADLINE_S
     try:
-        remote = services.imggo.get_job(
-            job.imggo_job_id, deadline=time.monotonic() + POLL_DEADLINE_S
-        )
+        remote = services.imggo.get_job(job.imggo_job_id, deadline=deadline)
     except ImageApiError as exc:
         log.warning("could not refresh job %s from ImgGo: %s", job.id, exc.message)
         return job

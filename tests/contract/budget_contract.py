@@ -149,3 +149,16 @@ class BudgetContract:
         assert stored is not None
         assert BudgetState.from_doc(stored.doc).hold_until == T0 + 30.0
         assert other.acquire(max_wait_s=60) == T0 + 30.0
+
+    def test_peek_shows_the_shared_budget_and_reserves_nothing(self, store: JobStore) -> None:
+        bucket = _bucket()
+        fresh = _budget(store, bucket).peek()
+        assert (fresh.limit, fresh.learned, fresh.next_at) == (60, False, 0.0)
+        taker = _budget(store, bucket)
+        taker.observe(RateLimit(120, 120, None), None)
+        slots = [taker.acquire(max_wait_s=60) for _ in range(3)]
+        before = store.read_budget(bucket)
+        seen = _budget(store, bucket).peek()  # another process, looking before it asks
+        assert (seen.limit, seen.learned) == (120, True)
+        assert seen.next_at == slots[-1] + interval_s(120)
+        assert store.read_budget(bucket) == before

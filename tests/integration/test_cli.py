@@ -101,8 +101,9 @@ def test_ingest_examples_end_to_end(tmp_path):
     # The table fits an 80-column terminal instead of wrapping.
     table = [line for line in result.stdout.splitlines() if line[:1] in "┏┃┡│└"]
     assert len(table) == 4 + 4 and max(len(line) for line in table) <= 80, result.stdout
-    # The progress line says done/total, the rate and the time left.
-    assert re.search(r"submitting: 4/4 \(\d+(\.\d)?/s, ETA \d+ s\)", result.stderr), result.stderr
+    # The progress line says done/total and the plan's limit (the built-in simulator has
+    # none: it says a million a minute); the time left is gone once nothing is.
+    assert re.search(r"^ingest: 4/4 done \(\d+/min\)$", result.stderr, re.M), result.stderr
     assert f"{len(EXAMPLES)} succeeded, 0 failed" in result.stdout
     listed = run_cli(["jobs", "list"], tmp_path)
     assert listed.returncode == 0 and listed.stdout.count("succeeded") == len(EXAMPLES)
@@ -319,6 +320,25 @@ def test_ctrl_c_stops_promptly_and_a_rerun_resumes_without_duplicates(tmp_path):
         assert sim.ingest_count() == 10  # ImgGo got each image once
     jobs = stored_jobs(tmp_path)
     assert len(jobs) == 10 and all(j.dedupe_of is None for j in jobs)
+
+
+def test_images_the_plan_has_no_room_for_within_wait_are_left_for_a_rerun(tmp_path):
+    paths = images(tmp_path, 3)
+    # 3 calls a minute: after the pattern check, the next slot is 30 s away.
+    with SimulatorServer(SimulatorConfig(rate_limit_per_minute=3)) as sim:
+        env = {"IMGGO_API_KEY": DEMO_API_KEY, "IMGGO_BASE_URL": sim.url}
+        started = time.monotonic()
+        result = run_cli(["ingest", *paths, "-p", "image-facts", "--wait", "2"], tmp_path, env)
+        elapsed = time.monotonic() - started
+        totals = sim.stats()["totals"]
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "3 of 3 images were not sent to ImgGo before --wait (2 s) ran out" in result.stderr
+    assert "run the same command again to send them" in result.stderr
+    # ... as the progress line said while there was time: 3 calls a minute, 30 s apart.
+    assert re.search(r"3 to send; 3/min; ETA [^)]*, more than --wait leaves\)", result.stderr)
+    assert elapsed < 10  # the wait is the run's bound, not a slot half a minute away
+    assert totals["jobs_created"] == 0 and totals["rate_limited"] == 0, totals
+    assert {j.status.value for j in stored_jobs(tmp_path)} == {"accepted"}
 
 
 def test_the_same_image_twice_is_one_job(tmp_path):

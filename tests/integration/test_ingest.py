@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import re
 import threading
+import time
 from dataclasses import dataclass
 
-from core.adapters.imggo.client import ImggoClient
+from core.adapters.imggo.budget import SharedRateBudget, bucket_for
+from core.adapters.imggo.client import ImggoClient, normalise_base_url
 from core.bootstrap import Overrides, build_services
 from core.config import Settings
 from core.ports import ImageApi, ImageUpload, RemoteJob, Submission
 from core.service.batch import BatchItem
+from imggo_cli import output
 from imggo_cli.ingest import Input, ingest
 from imggo_cli.patterns import PatternInfo
 from imggo_simulator import BUILTIN_PATTERN_IDS, DEMO_API_KEY, SimulatorConfig, SimulatorServer
@@ -64,3 +69,118 @@ def test_stopped_with_the_embedded_simulator_its_jobs_are_finished_first(tmp_pat
     # The one job the simulator took finished before it (and this process) went away;
     # the three never sent are left for the re-run.
     assert [r["status"] for r in summary.records] == ["succeeded"] + ["accepted"] * 3
+
+
+def _settings(sim: SimulatorServer, tmp_path, **changes) -> Settings:
+    return Settings(
+        store_url=f"sqlite:///{tmp_path}/jobs.db",
+        data_dir=str(tmp_path),
+        imggo_base_url=sim.url,
+        imggo_api_key=DEMO_API_KEY,
+        **changes,
+    )
+
+
+def _inputs(count: int, first: int = 0) -> list[Input]:
+    seeds = range(first, first + count)
+    return [Input(f"{i}.png", BatchItem(upload=ImageUpload(png(i), f"{i}.png", ""))) for i in seeds]
+
+
+def _ingest(services, inputs: list[Input], *, check: bool = True, **options):
+    if check:  # what `imggo-fn ingest` does first; it teaches the budget ImgGo's limit
+        services.imggo.list_patterns()
+    options = {"concurrency": 4, "wait_s": 30} | options
+    return ingest(
+        services, inputs, pattern=PATTERN, simulated=False, stop=threading.Event(), **options
+    )
+
+
+def test_a_busy_shared_budget_is_waited_for_and_no_job_is_left_accepted(tmp_path):
+    """Another process of ours was just told to hold off (a 429 with Retry-After): every
+    call must wait for the budget. A submission may wait only a moment for its slot (a
+    1 s deadline) - the ingest must still send every image within its --wait."""
+    with SimulatorServer(SimulatorConfig(processing_s=0.05)) as sim:
+        settings = _settings(sim, tmp_path, submit_deadline_s=1.0)
+        services = build_services(settings)
+        try:
+            services.imggo.list_patterns()
+            bucket = bucket_for(DEMO_API_KEY, normalise_base_url(sim.url))
+            other = SharedRateBudget(services.store, bucket, start_limit=60)
+            other.observe(None, retry_after_s=1.5)
+            summary = _ingest(services, _inputs(4), check=False)
+        finally:
+            services.close()
+        assert [r["status"] for r in summary.records] == ["succeeded"] * 4
+        assert sim.stats()["totals"]["jobs_created"] == 4
+
+
+def test_a_job_is_polled_about_once_when_imggo_takes_a_steady_time(tmp_path):
+    """ImgGo takes 1.2 s a job, longer than a first guess, and every image is sent at once:
+    after the first polls come back unfinished, the rest are polled when they are done -
+    about one poll a job."""
+    with SimulatorServer(SimulatorConfig(processing_s=1.2)) as sim:
+        services = build_services(_settings(sim, tmp_path))
+        try:
+            summary = _ingest(services, _inputs(12))
+        finally:
+            services.close()
+        totals = sim.stats()["totals"]
+    assert summary.succeeded == 12
+    assert totals["polls"] <= 12 * 1.4, totals
+    assert totals["requests"] <= 1 + 12 * 2.4, totals  # a job costs about 2 calls
+
+
+class StampedStream(io.StringIO):
+    """A progress stream that notes when each line was written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[float, str]] = []
+
+    def write(self, text: str) -> int:
+        self.lines += [(time.monotonic(), line) for line in text.splitlines() if line]
+        return len(text)
+
+
+def test_the_progress_line_shows_the_plans_limit_and_an_eta_that_holds(tmp_path, monkeypatch):
+    """Two ingests share one budget (one store, one key) at 600 calls a minute: each one's
+    ETA must foresee the end of its run, its share of the budget included."""
+    monkeypatch.setattr(output, "PLAIN_PROGRESS_EVERY_S", 0.25)  # more lines to check
+    streams = [StampedStream(), StampedStream()]
+    ended: list[float] = [0.0, 0.0]
+    with SimulatorServer(SimulatorConfig(processing_s=0.1, rate_limit_per_minute=600)) as sim:
+        ready = threading.Barrier(2)
+
+        def run(n: int) -> None:
+            services = build_services(_settings(sim, tmp_path))
+            try:
+                services.imggo.list_patterns()
+                ready.wait()  # equal shares from the start: neither is ahead of the other
+                summary = _ingest(
+                    services, _inputs(9, 9 * n), progress_stream=streams[n], check=False
+                )
+            finally:
+                services.close()
+            assert summary.succeeded == 9
+            ended[n] = time.monotonic()
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert all(ended)
+    errors = []
+    for stream, end in zip(streams, ended, strict=True):
+        assert stream.lines
+        for at, line in stream.lines:
+            assert "600/min" in line, line
+            found = re.search(r"ETA (\d+) s", line)
+            left = end - at
+            if found and left > 1.0:  # a whole-second ETA says little about the last second
+                errors.append((abs(int(found.group(1)) - left), line, left))
+    assert len(errors) >= 4, [s.lines for s in streams]
+    # In whole seconds, for two runs taking turns on a shared (and busy) machine: most
+    # within half a second, none off by more than one and a half.
+    assert sorted(e for e, _, _ in errors)[len(errors) // 2] <= 0.6, errors
+    assert max(e for e, _, _ in errors) <= 1.5, errors

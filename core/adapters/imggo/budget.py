@@ -53,12 +53,20 @@ class RateBudget(Protocol):
         """Learn from one ImgGo answer's headers."""
         ...
 
+    def peek(self) -> BudgetState | None:
+        """The budget as it stands now, reserving nothing (a caller pacing itself reads
+        when the next slot is free); None when there is no budget."""
+        ...
+
 
 class _NoBudget:
     def acquire(self, *, max_wait_s: float) -> float:
         return time.time()
 
     def observe(self, rate_limit: RateLimit | None, retry_after_s: float | None) -> None:
+        return None
+
+    def peek(self) -> BudgetState | None:
         return None
 
 
@@ -126,6 +134,16 @@ class SharedRateBudget:
         # Every attempt lost to another taker: each of those won a slot, so the budget is
         # busy, not broken. Try again shortly, like a slot just out of reach.
         raise rate_limited(_NAP_S)
+
+    def peek(self) -> BudgetState:
+        """The budget as the store holds it now; what this process last saw when the
+        store cannot be read (advisory, like every use of it)."""
+        try:
+            state, _ = self._read()
+        except DomainError as exc:
+            self._store_failed(exc)
+            return self._last
+        return state
 
     def observe(self, rate_limit: RateLimit | None, retry_after_s: float | None) -> None:
         if rate_limit is None and retry_after_s is None:

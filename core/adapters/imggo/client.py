@@ -273,6 +273,12 @@ class ImggoClient:
     def base_url(self) -> str:
         return self._base_url
 
+    @property
+    def budget(self) -> RateBudget:
+        """The rate budget every authenticated call takes its slot from (a caller that
+        paces itself reads it; it must not take slots of its own for these calls)."""
+        return self._budget
+
     def _http(self) -> HttpSession:
         session = self._session
         # After a fork the session's loop thread stayed in the parent: open a new one.
