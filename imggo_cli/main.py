@@ -29,6 +29,10 @@ from imggo_cli.errors import (
 if TYPE_CHECKING:
     from imggo_cli.ingest import IngestSummary, Input
 
+# `ingest` without --wait: until every image is finished. A month stands for "no bound"
+# (a finite one: thread waits take no infinity).
+UNBOUNDED_WAIT_S = 30 * 24 * 3600.0
+
 
 class CliParser(argparse.ArgumentParser):
     """argparse, with its mistakes as one line (not usage + error) and exit code 2."""
@@ -91,9 +95,10 @@ def _parser() -> CliParser:
     ingest.add_argument(
         "--wait",
         type=float,
-        default=120.0,
+        default=None,
         help="seconds the run may take to send the images and wait for their results "
-        "(what is not sent by then is left for a re-run)",
+        "(default: until every image is finished; what is not sent by then is left for a "
+        "re-run, and Ctrl-C stops at any time)",
     )
 
     jobs = sub.add_parser("jobs", help="read stored jobs")
@@ -176,7 +181,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         concurrency = local_settings().batch_concurrency
     if concurrency < 1:
         raise UserError("--concurrency (or IMGGO_FN_BATCH_CONCURRENCY) must be at least 1")
-    if args.wait < 0:
+    if args.wait is not None and args.wait < 0:
         raise UserError("--wait must not be negative")
     results = ResultsFile(args.out) if args.out else None
     try:
@@ -205,7 +210,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if summary.unsent:
         print(
             f"{summary.unsent} of {len(summary.records)} images were not sent to ImgGo before "
-            f"--wait ({args.wait:g} s) ran out: run the same command again to send them "
+            f"--wait ({args.wait or 0:g} s) ran out: run the same command again to send them "
             "(nothing is sent twice), or give a longer --wait",
             file=sys.stderr,
         )
@@ -237,7 +242,8 @@ def _ingest(args: argparse.Namespace, inputs: list[Input], concurrency: int) -> 
                     inputs,
                     pattern=pattern,
                     concurrency=concurrency,
-                    wait_s=args.wait,
+                    # No --wait: the plan sets the pace, the ETA says how long.
+                    wait_s=UNBOUNDED_WAIT_S if args.wait is None else args.wait,
                     simulated=local.simulated,
                     stop=stop,
                 )
