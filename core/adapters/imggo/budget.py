@@ -103,11 +103,6 @@ class SharedRateBudget:
         self._last: BudgetState = self._start  # what this process last read or wrote
         self._outage = False
 
-    @property
-    def state(self) -> BudgetState:
-        """The budget as this process last saw it (for progress lines and tests)."""
-        return self._last
-
     def acquire(self, *, max_wait_s: float) -> float:
         until = self._wall() + max(0.0, max_wait_s)
         for _ in range(_CAS_ATTEMPTS):
