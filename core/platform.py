@@ -56,11 +56,11 @@ from core.api.http import Request, Response
 from core.config import Settings, secret_refs
 from core.domain.errors import DomainError, UnavailableError
 from core.domain.job import Job, JobError, JobStatus, advance
-from core.ports import Secrets, WorkItem
+from core.ports import Secrets
 from core.runtime import Runtime
 from core.service.context import Metrics, Services, update_job
 from core.service.reconcile import STORE_MARGIN_S, ReconcileReport
-from core.service.work import Verdict, WorkResult, handle_work_message
+from core.service.work import Verdict, WorkResult, handle_work_message, send_later
 
 log = logging.getLogger("imggo.platform")
 
@@ -226,18 +226,9 @@ class FunctionHost:
 
     def _deferred(self, services: Services, outcome: Outcome, message_id: str) -> Outcome:
         self._metrics.count("Deferrals")
-        queue = services.queue
-        requeued = False
-        if (
-            queue is not None
-            and outcome.job_id is not None
-            and outcome.delay_s <= queue.max_delay_s
-        ):
-            try:
-                queue.send([WorkItem(outcome.job_id)], delay_s=outcome.delay_s)
-                requeued = True
-            except DomainError as exc:  # the platform's redelivery still carries it
-                log.warning("job %s: deferral not re-queued (%s)", outcome.job_id, exc.code)
+        requeued = outcome.job_id is not None and send_later(
+            services, outcome.job_id, outcome.delay_s
+        )
         log.info(
             "job %s deferred %.1f s: no ImgGo call free in the rate budget",
             outcome.job_id,

@@ -38,7 +38,6 @@ from core.ports import (
     ImageUpload,
     RemoteJob,
     Submission,
-    WorkItem,
 )
 from core.service.context import Services, update_job
 from core.service.images import sniff_image
@@ -438,24 +437,15 @@ def dispatch(
 def submit(services: Services, new: NewJob) -> SubmitOutcome:
     """The synchronous path of POST /v1/jobs: accept, then dispatch at once. A dispatch
     the rate budget defers is handed to the queue, held back until a call is likely
-    free, where there is one; otherwise the reconciler sends it (it stays accepted)."""
+    free, where the queue can hold it (`send_later`); otherwise the reconciler sends it
+    (it stays accepted)."""
     outcome = accept(services, new)
     if not outcome.created:
         return outcome
     try:
         return SubmitOutcome(dispatch(services, outcome.job, defer=True), created=True)
     except RateLimitedError as exc:
-        queue = services.queue
-        if queue is not None:
-            from core.service.work import deferral_delay
+        from core.service.work import deferral_delay, send_later
 
-            delay = min(deferral_delay(exc.retry_after_s), queue.max_delay_s)
-            try:
-                queue.send([WorkItem(outcome.job.id)], delay_s=delay)
-            except Exception as lost:  # still accepted: the reconciler sends it then
-                log.warning(
-                    "job %s: deferral not queued (%s); the reconciler sends it",
-                    outcome.job.id,
-                    type(lost).__name__,
-                )
+        send_later(services, outcome.job.id, deferral_delay(exc.retry_after_s))
         return SubmitOutcome(outcome.job, created=True)

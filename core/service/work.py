@@ -4,6 +4,7 @@ in how they act on the verdict (SQS: report the item failed; Pub/Sub: raise or r
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from enum import Enum
@@ -16,9 +17,12 @@ from core.domain.errors import (
     ValidationError,
 )
 from core.domain.job import Job
+from core.ports import WorkItem
 from core.service.batch import process_item
 from core.service.context import Services
 from core.service.messages import decode_work_item
+
+log = logging.getLogger("imggo.service")
 
 
 class Verdict(Enum):
@@ -44,6 +48,22 @@ def deferral_delay(wait_s: float | None) -> float:
     the slots reserved meanwhile are still being spent, so the plan's calls never go
     unused for want of takers, and spread, so deferred items do not all ask at once."""
     return max(1.0, (wait_s or 0.0) * random.uniform(0.5, 1.0))  # noqa: S311 - spreads retries
+
+
+def send_later(services: Services, job_id: str, delay_s: float) -> bool:
+    """Hand deferred work back to the queue, held back `delay_s`. True when the queue
+    took it, so the caller may acknowledge what it holds; False when there is no queue,
+    it cannot hold a message that long (Pub/Sub: not at all) or it failed - the job stays
+    accepted, for the platform's redelivery or the reconciler."""
+    queue = services.queue
+    if queue is None or delay_s > queue.max_delay_s:
+        return False
+    try:
+        queue.send([WorkItem(job_id)], delay_s=delay_s)
+    except Exception as exc:  # what holds the work (a delivery, the store) still does
+        log.warning("job %s: deferred work not queued (%s)", job_id, type(exc).__name__)
+        return False
+    return True
 
 
 def handle_work_message(services: Services, body: str | bytes) -> WorkResult:
