@@ -53,6 +53,16 @@ def check_key(key: str) -> str:
     return key
 
 
+def key_under(head: str, name: str) -> str | None:
+    """The key of object `name` stored as `head` + key by a cloud blob store, or None
+    when it is not under `head` or not a key we could have handed out (an object event
+    for someone else's file)."""
+    if not name.startswith(head):
+        return None
+    key = name[len(head) :]
+    return key if is_safe_key(key) else None
+
+
 class LocalBlobs:
     """What the stores on this machine share: no URL another machine could use (ImgGo
     gets the bytes instead), and no object events to map back to keys."""

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from core.adapters.aws import clients
 from core.adapters.aws.errors import error_code, unavailable_on_outage
-from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, is_safe_key
+from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, key_under
 from core.adapters.outages import DEFAULT_LIMITS, CallLimits
 from core.ports import BlobInfo, SignedUpload
 
@@ -117,10 +117,7 @@ class S3BlobStore:
     def key_for_object(self, bucket: str, name: str) -> str | None:
         """The store key of object `name` (decoded) in `bucket`, or None when it is not
         in our bucket, not under our prefix, or not a key we could have handed out."""
-        if bucket != self.bucket or not name.startswith(self.prefix):
-            return None
-        key = name[len(self.prefix) :]
-        return key if is_safe_key(key) else None
+        return key_under(self.prefix, name) if bucket == self.bucket else None
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         name = self.object_key(key)

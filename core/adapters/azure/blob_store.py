@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from core.adapters.azure import clients
 from core.adapters.azure.errors import unavailable_on_outage
-from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, container_url, is_safe_key
+from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, container_url, key_under
 from core.adapters.outages import DEFAULT_LIMITS, CallLimits
 from core.ports import BlobInfo, SignedUpload
 
@@ -80,11 +80,7 @@ class AzureBlobStore:
         """The key of blob `name` in container `bucket`, or None when it is not ours."""
         if bucket != self.container:
             return None
-        head = self.prefix + "/" if self.prefix else ""
-        if not name.startswith(head):
-            return None
-        key = name[len(head) :]
-        return key if is_safe_key(key) else None
+        return key_under(self.prefix + "/" if self.prefix else "", name)
 
     # ------------------------------------------------------------------ BlobStore
     def put(self, key: str, data: bytes, content_type: str) -> None:

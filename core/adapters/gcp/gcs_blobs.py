@@ -36,7 +36,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, container_url, is_safe_key
+from core.adapters.blobs import DEFAULT_CONTENT_TYPE, check_key, container_url, key_under
 from core.adapters.gcp.errors import retry_policy, unavailable_on_outage
 from core.adapters.outages import DEFAULT_LIMITS, CallLimits
 from core.ports import BlobInfo, SignedUpload
@@ -91,11 +91,7 @@ class GcsBlobStore:
         object is not under this store or not a key we could have handed out."""
         if bucket != self.bucket:
             return None
-        head = self.prefix + "/" if self.prefix else ""
-        if not name.startswith(head):
-            return None
-        key = name[len(head) :]
-        return key if is_safe_key(key) else None
+        return key_under(self.prefix + "/" if self.prefix else "", name)
 
     # ------------------------------------------------------------------ BlobStore
     def put(self, key: str, data: bytes, content_type: str) -> None:
