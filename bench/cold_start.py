@@ -17,13 +17,14 @@ they are the same calls: a floor that did less would flatter nobody but us.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,10 @@ def table(comparisons: Sequence[Comparison]) -> list[str]:
                 + " ".join(f"{getattr(s, key):.0f}" for s in c.floor)
             )
     return lines
+
+
+def main_for(prog: str, run: Callable[[int], Comparison]) -> None:
+    """`python -m bench.cold_start_<cloud> [--runs N]`: one cloud's table."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--runs", type=int, default=RUNS)
+    print("\n".join(table([run(parser.parse_args().runs)])))

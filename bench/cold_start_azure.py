@@ -25,14 +25,13 @@ and the same ImgGo simulator (its own process).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.cold_start import RUNS, Child, Comparison, child_path, compare, table
+from bench.cold_start import RUNS, Child, Comparison, child_path, compare, main_for
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "bench-key"
@@ -227,12 +226,5 @@ def run(
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.cold_start_azure")
-    parser.add_argument("--runs", type=int, default=RUNS)
-    args = parser.parse_args()
-    print("\n".join(table([run(args.runs)])))
-
-
 if __name__ == "__main__":
-    main()
+    main_for("python -m bench.cold_start_azure", run)
