@@ -24,20 +24,19 @@ import hashlib
 import os
 import re
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
 from bench.images import distinct_pngs
-from bench.simproc import simulator_process
+from bench.simproc import listening_process, simulator_process
 from core.adapters.stores import open_store
 from core.domain.job import JobStatus
 from imggo_simulator import DEMO_API_KEY
@@ -102,29 +101,10 @@ def _image_server(images: Sequence[bytes]) -> Iterator[str]:
         server.server_close()
 
 
-@contextmanager
-def _worker(env: dict[str, str]) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "imggo_cli.main", "serve", "--port", "0", "--grace", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            found = re.search(r"listening on (http://\S+)", line)
-            if found:
-                # Keep reading its output so the pipe never fills and blocks it.
-                threading.Thread(target=proc.stdout.read, daemon=True).start()
-                yield found.group(1)
-                break
-        else:
-            raise RuntimeError("a worker did not start")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+def _worker(env: dict[str, str]) -> AbstractContextManager[str]:
+    """One worker: `imggo-fn serve` on a free port, with its local queue."""
+    argv = [sys.executable, "-m", "imggo_cli.main", "serve", "--port", "0", "--grace", "1"]
+    return listening_process(argv, env, quiet=True)
 
 
 def run_once(
