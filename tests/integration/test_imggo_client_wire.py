@@ -30,7 +30,7 @@ import pytest
 from core.adapters.imggo.client import ImggoClient
 from core.bootstrap import open_imggo
 from core.config import Settings
-from core.ports import ImageApiError
+from core.ports import ImageApiError, ImageUpload, Submission
 
 KEY = "imggo_test_wire_0123456789abcdef"
 JOB_ID = "770e8400-e29b-41d4-a716-446655440000"
@@ -484,3 +484,78 @@ def test_an_unknown_certificate_authority_is_refused(server, client, tmp_path) -
     imggo = client(raw.url)  # the default trust store has never heard of it
     error, _ = refused(lambda: imggo.get_job(JOB_ID))
     assert (error.code, error.retryable) == ("tls_error", False)
+
+
+# ------------------------------------------------------------------ every wait is bounded
+def test_a_silent_tls_handshake_is_bounded(server, client) -> None:
+    def serve(conn: socket.socket, reader: BinaryIO, number: int) -> None:
+        time.sleep(3)  # accepts the connection, says nothing: no ServerHello
+
+    raw = server(serve)
+    imggo = client(raw.url.replace("http://", "https://"), timeout_s=10.0)
+    error, took = refused(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
+    assert took < 1.2, f"held for {took:.2f}s"
+    assert (error.code, error.retryable) == ("timeout", True)
+
+
+def test_a_server_that_reads_slowly_cannot_hold_an_upload(server, client) -> None:
+    def serve(conn: socket.socket, reader: BinaryIO, number: int) -> None:
+        give_up = time.monotonic() + 4
+        while time.monotonic() < give_up:  # 16 MiB a second: every send gets going
+            conn.recv(MIB)
+            time.sleep(0.05)
+
+    raw = server(serve)
+    imggo = client(raw.url, timeout_s=0.5)
+    upload = ImageUpload(data=b"x" * (64 * MIB), filename="big.png", content_type="image/png")
+    submission = Submission(pattern_id="p", idempotency_key="k1", upload=upload)
+    error, took = refused(lambda: imggo.submit(submission))
+    assert took < 1.2, f"held for {took:.2f}s"
+    assert (error.code, error.retryable) == ("timeout", True)
+
+
+Address = tuple[int, int, int, str, tuple[str, int]]
+
+
+def test_a_name_is_looked_up_by_the_injected_resolver_and_tls_checks_that_name(
+    server, client, tmp_path, monkeypatch
+) -> None:
+    raw, cert = _tls_server(server, tmp_path, "imggo.test")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    port = int(raw.url.rsplit(":", 1)[1])
+    asked: list[tuple[str, int]] = []
+
+    def resolve(host: str, port: int) -> list[Address]:
+        asked.append((host, port))
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    imggo = client(f"https://imggo.test:{port}", resolver=resolve)
+    assert imggo.get_job(JOB_ID).id == JOB_ID
+    assert imggo.get_job(JOB_ID).id == JOB_ID
+    assert asked == [("imggo.test", port)]  # once: the connection is kept
+    assert raw.connections == 1
+
+
+def test_a_look_up_that_hangs_is_bounded(client) -> None:
+    release = threading.Event()
+
+    def resolve(host: str, port: int) -> list[Address]:
+        release.wait(5)
+        return []
+
+    imggo = client("http://imggo.test:8080", resolver=resolve, timeout_s=0.5)
+    try:
+        error, took = refused(lambda: imggo.get_job(JOB_ID))
+    finally:
+        release.set()
+    assert took < 1.2, f"held for {took:.2f}s"
+    assert (error.code, error.retryable) == ("timeout", True)
+
+
+def test_a_name_that_does_not_resolve_is_a_retryable_connect_error(client) -> None:
+    def resolve(host: str, port: int) -> list[Address]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    imggo = client("http://imggo.test:8080", resolver=resolve)
+    error, _ = refused(lambda: imggo.get_job(JOB_ID))
+    assert (error.code, error.retryable) == ("connect_error", True)

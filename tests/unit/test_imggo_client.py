@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.adapters.imggo import client as client_module
 from core.adapters.imggo.client import ImggoClient, normalise_base_url
 from core.adapters.imggo.headers import RateLimit
 from core.adapters.imggo.session import HttpSession
@@ -702,32 +703,50 @@ def test_rate_limit_is_recorded_from_a_429_too() -> None:
 
 
 # ------------------------------------------------------------------ the pooled client
-def _new_loop_threads(before: set[threading.Thread]) -> list[threading.Thread]:
-    """The HTTP loop threads started since `before` (other tests' may be ending)."""
-    return [t for t in threading.enumerate() if t.name == "imggo-http" and t not in before]
+class ClosingTransport(httpx.MockTransport):
+    """A scripted transport that counts how often the client closed it."""
+
+    def __init__(self, script: Script) -> None:
+        super().__init__(script)
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
 
 
-def test_the_pool_opens_on_first_use_is_kept_and_reopens_after_close() -> None:
-    before = set(threading.enumerate())
-    client, _ = make(Script(ok(job_body("running"))))
-    assert _new_loop_threads(before) == []  # nothing opened before the first call
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> list[HttpSession]:
+    """Every HttpSession the client opens, in order."""
+    opened: list[HttpSession] = []
+
+    class Counted(HttpSession):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(client_module, "HttpSession", Counted)
+    return opened
+
+
+def test_the_pool_opens_on_first_use_is_kept_and_reopens_after_close(sessions) -> None:
+    transport = ClosingTransport(Script(ok(job_body("running"))))
+    client = ImggoClient(BASE, KEY, transport=transport)
+    assert sessions == []  # nothing opened before the first call
 
     client.get_job(JOB_ID)
     client.get_job(JOB_ID)
-    (first,) = _new_loop_threads(before)
+    assert (len(sessions), transport.closed) == (1, 0)
     client.close()
-    assert not first.is_alive()  # close() closed the connections and stopped the loop
+    assert transport.closed == 1  # close() closed the connections
 
     client.get_job(JOB_ID)
-    (second,) = _new_loop_threads(before | {first})
-    assert second.is_alive()
+    assert len(sessions) == 2
     client.close()
     client.close()  # idempotent
-    assert not second.is_alive()
+    assert transport.closed == 2
 
 
-def test_concurrent_first_calls_share_one_pool() -> None:
-    before = set(threading.enumerate())
+def test_concurrent_first_calls_share_one_pool(sessions) -> None:
     client, _ = make(Script(ok(job_body("running"))))
     barrier = threading.Barrier(8)
 
@@ -740,19 +759,17 @@ def test_concurrent_first_calls_share_one_pool() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(_new_loop_threads(before)) == 1
+    assert len(sessions) == 1
     client.close()
 
 
-def test_a_client_dropped_without_close_stops_its_loop() -> None:
-    before = set(threading.enumerate())
-    client, _ = make(Script(ok(job_body("running"))))
+def test_a_client_dropped_without_close_closes_its_pool() -> None:
+    transport = ClosingTransport(Script(ok(job_body("running"))))
+    client = ImggoClient(BASE, KEY, transport=transport)
     client.get_job(JOB_ID)
-    (loop,) = _new_loop_threads(before)
     del client
     gc.collect()
-    loop.join(timeout=5)
-    assert not loop.is_alive()
+    assert transport.closed == 1
 
 
 def test_a_call_that_races_close_gets_a_retryable_error() -> None:
@@ -772,7 +789,8 @@ def test_a_call_that_races_close_gets_a_retryable_error() -> None:
 
 
 def test_a_process_exits_without_closing_its_client() -> None:
-    # The loop thread is a daemon: an unclosed client must not hold the process open.
+    # Nothing an unclosed client leaves behind (its pool, its finalizer) holds the
+    # process open or fails at exit.
     root = Path(__file__).resolve().parents[2]
     code = (
         "import httpx; from core.adapters.imggo.client import ImggoClient; "
@@ -785,7 +803,7 @@ def test_a_process_exits_without_closing_its_client() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_opens_its_own_pool() -> None:
-    # The child inherits the client but not the parent's loop thread.
+    # The child inherits the client and the parent's pooled connections: it opens its own.
     script = Script(ok({"status": "healthy"}))
     client, _ = make(script, timeout_s=2.0)
     client.ping()

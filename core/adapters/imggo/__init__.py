@@ -1,6 +1,6 @@
 """The ImgGo adapter: `ImggoClient` (the ImageApi port over httpx) and `RateLimit`.
 
-Nothing heavy is imported here: httpx, anyio and tenacity load only when `ImggoClient` is
+Nothing heavy is imported here: httpx and tenacity load only when `ImggoClient` is
 first touched, so a cold start that never talks to ImgGo (a webhook, a store sweep) skips
 them.
 """

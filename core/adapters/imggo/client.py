@@ -32,6 +32,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
+from core.adapters.imggo.bounded_network import Resolver, system_resolver
 from core.adapters.imggo.budget import NO_BUDGET, RateBudget
 from core.adapters.imggo.errors import (
     RETRY_AFTER_STATUSES,
@@ -209,8 +210,9 @@ class ImggoClient:
     `timeout_s` bounds one attempt as a whole: waiting for a pooled connection,
     connecting, sending and reading the whole answer. `max_connections` is the pool's
     size (a call beyond it waits for a free connection, within its bound);
-    `max_response_bytes` caps an answer. `transport` replaces httpx's own (tests pass
-    an httpx.MockTransport).
+    `max_response_bytes` caps an answer. `transport` replaces the bounded one
+    (bounded_network; tests pass an httpx.MockTransport); `resolver` looks up ImgGo's
+    host name for it (tests pass one that never asks DNS).
     """
 
     def __init__(
@@ -225,7 +227,8 @@ class ImggoClient:
         retry_after_cap_s: float = 30.0,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.BaseTransport | None = None,
+        resolver: Resolver = system_resolver,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -248,6 +251,7 @@ class ImggoClient:
         self._max_connections = max_connections
         self._max_response_bytes = max_response_bytes
         self._transport = transport
+        self._resolver = resolver
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock  # Retry-After HTTP-dates are wall time, not monotonic
@@ -281,7 +285,7 @@ class ImggoClient:
 
     def _http(self) -> HttpSession:
         session = self._session
-        # After a fork the session's loop thread stayed in the parent: open a new one.
+        # After a fork the pool's connections are the parent's too: open a new one.
         if session is None or session.pid != os.getpid():
             with self._lock:
                 session = self._session
@@ -290,13 +294,14 @@ class ImggoClient:
                         self._finalizer.detach()  # an inherited session is not ours to stop
                     session = HttpSession(
                         transport=self._transport,
+                        resolver=self._resolver,
                         max_connections=self._max_connections,
                         max_response_bytes=self._max_response_bytes,
                         user_agent=self._user_agent,
                     )
-                    # A client dropped without close() must not keep its loop thread.
-                    self._finalizer = weakref.finalize(self, session.close, wait=False)
-                    self._finalizer.atexit = False  # a daemon thread ends with the process
+                    # A client dropped without close() closes its connections then.
+                    self._finalizer = weakref.finalize(self, session.close)
+                    self._finalizer.atexit = False  # the process's end closes them anyway
                     self._session = session
         return session
 
