@@ -49,7 +49,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.api.app import safe_request_id
 from core.api.http import Request, Response
@@ -59,8 +59,10 @@ from core.domain.job import Job, JobError, JobStatus, advance
 from core.ports import Secrets
 from core.runtime import Runtime
 from core.service.context import Metrics, Services, update_job
-from core.service.reconcile import STORE_MARGIN_S, ReconcileReport
 from core.service.work import Verdict, WorkResult, handle_work_message, send_later
+
+if TYPE_CHECKING:
+    from core.service.reconcile import ReconcileReport
 
 log = logging.getLogger("imggo.platform")
 
@@ -201,6 +203,8 @@ class FunctionHost:
         without room for its worst case (one ImgGo submission plus the store writes):
         it is handed back for redelivery instead of being cut off by the timeout,
         which would lose the whole batch's report."""
+        from core.service.reconcile import STORE_MARGIN_S  # the HTTP path never loads it
+
         services = self._invocation()
         needed = services.settings.submit_deadline_s + STORE_MARGIN_S
         if time_left is not None and time_left() < needed:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.api.http import Request
-from core.api.multipart import FormPart, parse_form
 from core.domain import json_input
 from core.domain.errors import UnsupportedMediaTypeError, ValidationError
+
+if TYPE_CHECKING:
+    from core.api.multipart import FormPart
 
 
 class BadRequestError(ValidationError):
@@ -35,4 +37,6 @@ def read_json_object(request: Request) -> dict[str, Any]:
 def read_multipart(request: Request) -> dict[str, FormPart]:
     """The form's parts by field name (first one wins); a mangled or over-limit form is a
     4xx `MultipartError`."""
+    from core.api.multipart import parse_form  # only a multipart route loads the parser
+
     return parse_form(request.body, request.headers.get("content-type") or "")

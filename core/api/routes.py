@@ -20,10 +20,11 @@ from core.domain.errors import (
 )
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, ImageUpload
-from core.service import batch as batches
-from core.service import query, uploads
+from core.service import query
 from core.service.submit import NewJob, submit
-from core.service.webhook import SIGNATURE_HEADER, apply_webhook
+
+# The batch, upload and webhook services are imported by their routes, when first
+# called: a cold start serving one job (the common case) does not load them.
 
 JSON = "application/json"
 _INT_PARAM = re.compile(r"-?[0-9]{1,9}")
@@ -196,6 +197,8 @@ def list_jobs(ctx: AppContext, request: Request) -> Response:
 
 
 def create_batch(ctx: AppContext, request: Request) -> Response:
+    from core.service import batch as batches
+
     body = read_json_object(request)
     pattern = _str_field(body, "pattern_id", required=True) or ""
     raw_items = body.get("items")
@@ -235,6 +238,8 @@ def create_batch(ctx: AppContext, request: Request) -> Response:
 
 
 def create_upload(ctx: AppContext, request: Request) -> Response:
+    from core.service import uploads
+
     body = read_json_object(request)
     size = body.get("size")
     ticket = uploads.create_upload(
@@ -266,11 +271,15 @@ def create_upload(ctx: AppContext, request: Request) -> Response:
 
 
 def get_batch(ctx: AppContext, request: Request) -> Response:
+    from core.service import batch as batches
+
     batch = batches.load_batch(ctx.services, _tenant(request), request.path_params["batch_id"])
     return Response.json(200, batch_view(batch, batches.batch_status(ctx.services, batch)))
 
 
 def imggo_webhook(ctx: AppContext, request: Request) -> Response:
+    from core.service.webhook import SIGNATURE_HEADER, apply_webhook
+
     result = apply_webhook(ctx.services, request.body, request.headers.get(SIGNATURE_HEADER))
     return Response.json(
         200, {"job_id": result.job.id, "status": result.job.status.value, "applied": result.applied}

@@ -4,11 +4,13 @@ tenant) stay inside."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.domain.job import Job, JobStatus
 from core.ports import Batch
-from core.service.batch import ItemOutcome
+
+if TYPE_CHECKING:
+    from core.service.batch import ItemOutcome
 
 
 def iso(ts: float | None) -> str | None:

@@ -18,7 +18,6 @@ from core.domain.errors import (
 )
 from core.domain.job import Job
 from core.ports import WorkItem
-from core.service.batch import process_item
 from core.service.context import Services
 from core.service.messages import decode_work_item
 
@@ -72,6 +71,8 @@ def handle_work_message(services: Services, body: str | bytes) -> WorkResult:
     except ValidationError as exc:
         return WorkResult(Verdict.POISON, code=exc.code, reason=exc.message)
     try:
+        from core.service.batch import process_item  # an HTTP cold start never needs it
+
         job = process_item(services, item)
     except RateLimitedError as exc:
         return WorkResult(
