@@ -59,7 +59,7 @@ def open_imggo(settings: Settings, store: JobStore | None = None) -> ImageApi:
     )
 
 
-@dataclass
+@dataclass(eq=False)
 class Overrides:
     """Parts a caller (a test, a cloud handler) supplies instead of building from settings."""
 

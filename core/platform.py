@@ -92,7 +92,7 @@ class Platform(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Outcome:
     """What became of one message or object event, and what the platform should do."""
 

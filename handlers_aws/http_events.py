@@ -40,7 +40,7 @@ class NotAnHttpEventError(ValueError):
     """The event is not from API Gateway or a Function URL."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HttpEvent:
     request: Request
     request_id: str | None  # API Gateway's / the Function URL's request id

@@ -27,7 +27,7 @@ CORE_LOGGER = "imggo"  # parent of the core's imggo.http, imggo.service, ... log
 Handler = Callable[[Any, Any], Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Observability:
     logger: Logger
     metrics: Metrics

@@ -29,7 +29,7 @@ RETRY_AFTER_S = 5.0  # what a client is told to wait when the backend said nothi
 _BOTOCORE_MAX_BACKOFF_S = 20.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CallLimits:
     """The bounds of one port call (one put, get, send, secret read), retries included."""
 

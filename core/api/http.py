@@ -39,7 +39,7 @@ class Headers:
         return dict(self._items.values())
 
 
-@dataclass
+@dataclass(eq=False)
 class Request:
     method: str
     path: str
@@ -63,7 +63,7 @@ class Request:
         return (self.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
 
 
-@dataclass
+@dataclass(eq=False)
 class Response:
     status: int
     body: bytes = b""

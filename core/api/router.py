@@ -31,14 +31,14 @@ class MethodNotAllowedError(DomainError):
     code = "method_not_allowed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class QueryParam:
     name: str
     schema: dict[str, Any]
     description: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Route:
     method: str
     path: str

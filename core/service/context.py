@@ -35,7 +35,7 @@ class NoMetrics:
         pass
 
 
-@dataclass
+@dataclass(eq=False)
 class Services:
     settings: Settings
     store: JobStore

@@ -63,7 +63,7 @@ def content_key(tenant: str, pattern_id: str, sha256: str) -> str:
     return f"content:{tenant}:{pattern_id}:{sha256}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NewJob:
     tenant: str
     pattern_id: str
@@ -75,7 +75,7 @@ class NewJob:
     batch_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SubmitOutcome:
     job: Job
     created: bool  # False: an idempotent replay of an earlier submission

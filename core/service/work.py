@@ -31,7 +31,7 @@ class Verdict(Enum):
     POISON = "poison"  # will fail every time: not ours, malformed, its job gone
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WorkResult:
     verdict: Verdict
     job: Job | None = None

@@ -34,7 +34,7 @@ from core.adapters.imggo.errors import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Reply:
     """An answer read whole: what the client needs of it, and nothing left open."""
 

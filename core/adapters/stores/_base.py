@@ -96,7 +96,7 @@ _SEEN_MAX = 4096  # jobs whose last seen row is remembered (LRU)
 
 
 # ---------------------------------------------------------------------------- rows
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class JobRow:
     """A job as a backend writes it: its document, and copies of the fields listings
     filter and sort on (so a backend never parses documents to answer a query)."""
@@ -126,7 +126,7 @@ class JobRow:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class StoredJob:
     """A job row as the backend holds it, not yet decoded. The document and the index
     fields are whatever is there (the codec judges); `token` is the backend's own proof
@@ -161,7 +161,7 @@ class StoredBatch(NamedTuple):
     expires_at: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class BatchRow:
     id: str
     tenant: str
@@ -170,7 +170,7 @@ class BatchRow:
     doc: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Written:
     """A conditional write that happened, with the new row's token (if the backend has
     tokens)."""
@@ -178,7 +178,7 @@ class Written:
     token: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Listing:
     """A tenant's jobs, newest first by (created_at, id), of one status or any, strictly
     after the sort key `after` (a cursor's) when given."""
@@ -188,7 +188,7 @@ class Listing:
     after: SortKey | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Pending:
     """Non-terminal jobs with updated_at < `updated_before`, oldest first by
     (updated_at, id), in one partition of the backend's pending index."""
@@ -200,7 +200,7 @@ class Pending:
 Query = Listing | Pending
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Seen:
     """One version of a job as this store last read or wrote it. A version never
     changes once written, so this stays true of it: its expiry, its manifest blob, and

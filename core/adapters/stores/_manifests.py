@@ -73,7 +73,7 @@ class LeaseTable(Protocol):
         """Forget the lease of `key` (no error when there is none)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Encoded:
     """A job ready to be written: its document and, when the manifest is kept outside,
     the blob that holds it (already put)."""

@@ -127,7 +127,7 @@ def _fits(rule: Rule, value: Any) -> bool:
     return check is None or check(value)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class _Shape:
     """The fields a record of one dataclass must (required) or may hold, with their
     rules. Keys it does not know are left to the dataclass's from_record (a Job drops
