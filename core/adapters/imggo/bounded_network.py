@@ -24,6 +24,9 @@ network backend.
   all its reads and writes when the socket has a timeout.
 - Names are looked up on a daemon thread the caller waits for within its bound (the C
   resolver cannot be interrupted); an IP address needs no look-up.
+- A proxy the environment names (proxies.py) is an `httpcore.HTTPProxy` pool over the
+  same backend, so the connect to it, the CONNECT tunnel and the TLS through the tunnel
+  are waits like any other.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from typing import Any
 
 import httpcore
 import httpx
+
+from core.adapters.imggo.proxies import ProxyRoutes
 
 Resolver = Callable[[str, int], list[tuple[Any, ...]]]
 
@@ -196,6 +201,7 @@ _EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
     (httpcore.LocalProtocolError, httpx.LocalProtocolError),
     (httpcore.ProtocolError, httpx.ProtocolError),
+    (httpcore.ProxyError, httpx.ProxyError),
 )
 
 
@@ -226,7 +232,8 @@ class _Body(httpx.SyncByteStream):
 
 
 class BoundedTransport(httpx.BaseTransport):
-    """An httpx transport over httpcore's connection pool and the bounded backend."""
+    """An httpx transport over httpcore's connection pools and the bounded backend: one
+    pool for ImgGo direct, and one for each proxy `proxies` sends a URL through."""
 
     def __init__(
         self,
@@ -234,14 +241,33 @@ class BoundedTransport(httpx.BaseTransport):
         *,
         limits: httpx.Limits,
         resolver: Resolver = system_resolver,
+        proxies: ProxyRoutes[httpx.Proxy] | None = None,
     ) -> None:
-        self._pool = httpcore.ConnectionPool(
-            # Honours SSL_CERT_FILE / SSL_CERT_DIR, as httpx's default transport does.
-            ssl_context=httpx.create_ssl_context(trust_env=True),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=BoundedBackend(deadlines, resolver),
+        # Honours SSL_CERT_FILE / SSL_CERT_DIR, as httpx's default transport does.
+        self._ssl_context = httpx.create_ssl_context(trust_env=True)
+        self._backend = BoundedBackend(deadlines, resolver)
+        # Each pool, direct or through a proxy, has the whole size (as httpx's have).
+        self._sizes: dict[str, Any] = {
+            "max_connections": limits.max_connections,
+            "max_keepalive_connections": limits.max_keepalive_connections,
+            "keepalive_expiry": limits.keepalive_expiry,
+        }
+        self._direct = httpcore.ConnectionPool(
+            ssl_context=self._ssl_context, network_backend=self._backend, **self._sizes
+        )
+        self._proxied = (ProxyRoutes() if proxies is None else proxies).map(self._through)
+
+    def _through(self, proxy: httpx.Proxy) -> httpcore.HTTPProxy:
+        url = proxy.url
+        return httpcore.HTTPProxy(
+            proxy_url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            proxy_auth=proxy.raw_auth,
+            proxy_headers=proxy.headers.raw,
+            ssl_context=self._ssl_context,
+            network_backend=self._backend,
+            **self._sizes,
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -255,8 +281,10 @@ class BoundedTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
+        proxied = self._proxied.through(url)
+        pool = self._direct if proxied is None else proxied
         with _as_httpx():
-            answer = self._pool.handle_request(core_request)
+            answer = pool.handle_request(core_request)
         return httpx.Response(
             status_code=answer.status,
             headers=answer.headers,
@@ -265,4 +293,6 @@ class BoundedTransport(httpx.BaseTransport):
         )
 
     def close(self) -> None:
-        self._pool.close()
+        self._direct.close()
+        for pool in self._proxied.targets():
+            pool.close()
