@@ -26,24 +26,29 @@ network backend.
   resolver cannot be interrupted); an IP address needs no look-up.
 - A proxy the environment names (proxies.py) is an `httpcore.HTTPProxy` pool over the
   same backend, so the connect to it, the CONNECT tunnel and the TLS through the tunnel
-  are waits like any other.
+  are waits like any other. TLS inside TLS (an https:// proxy tunnelling to an https://
+  ImgGo) is ours too: httpcore's own waits on the outer socket with one timeout per
+  call, however many reads a trickled record takes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpcore
 import httpx
 
 from core.adapters.imggo.proxies import ProxyRoutes
+
+T = TypeVar("T")
 
 Resolver = Callable[[str, int], list[tuple[Any, ...]]]
 
@@ -111,6 +116,10 @@ class BoundedStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
+        if self._inner.get_extra_info("ssl_object") is not None:
+            # Already TLS (to an https:// proxy): httpcore's TLS in TLS would wait on
+            # that socket itself, and its socket is no place for our send loop.
+            return TlsInTlsStream(self, ssl_context, server_hostname, timeout)
         bound = self._deadlines.bound(timeout, httpcore.ConnectTimeout)
         return BoundedStream(
             self._inner.start_tls(ssl_context, server_hostname, bound), self._deadlines
@@ -118,6 +127,80 @@ class BoundedStream(httpcore.NetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+class TlsInTlsStream(httpcore.NetworkStream):
+    """TLS through a stream that is TLS already: the inner TLS runs on memory buffers
+    (`ssl.SSLObject`) and its records go through the outer bounded stream, so each of
+    its waits is one of the outer stream's, cut to the deadline."""
+
+    _RECORD_BYTES = 16384  # one TLS record: what a read asks the outer stream for
+    _WRITE_BYTES = 65536  # encrypted and sent at a time, not the whole body at once
+
+    def __init__(
+        self,
+        outer: BoundedStream,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None,
+        timeout: float | None,
+    ) -> None:
+        self._outer = outer
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = ssl_context.wrap_bio(
+            self._incoming, self._outgoing, server_hostname=server_hostname
+        )
+        try:
+            self._run(self._tls.do_handshake, timeout)
+        except ssl.SSLError as exc:  # kept as the cause: errors.py reads a TLS failure there
+            raise httpcore.ConnectError(exc) from exc
+
+    def _run(self, step: Callable[[], T], timeout: float | None) -> T:
+        """`step` on the TLS object, feeding it the outer stream's bytes until it is done."""
+        while True:
+            try:
+                result = step()
+            except ssl.SSLWantReadError:
+                self._flush(timeout)
+                data = self._outer.read(self._RECORD_BYTES, timeout)
+                if data:
+                    self._incoming.write(data)
+                else:
+                    self._incoming.write_eof()
+                continue
+            self._flush(timeout)
+            return result
+
+    def _flush(self, timeout: float | None) -> None:
+        pending = self._outgoing.read()
+        if pending:
+            self._outer.write(pending, timeout)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return self._run(functools.partial(self._tls.read, max_bytes), timeout)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""  # the end of the stream, as an SSLSocket reports it by default
+        except ssl.SSLError as exc:
+            raise httpcore.ReadError(exc) from exc
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        view = memoryview(buffer)
+        try:
+            while view:
+                chunk = view[: self._WRITE_BYTES]
+                view = view[self._run(functools.partial(self._tls.write, chunk), timeout) :]
+        except ssl.SSLError as exc:
+            raise httpcore.WriteError(exc) from exc
+
+    def close(self) -> None:
+        self._outer.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object":
+            return self._tls
+        if info == "socket":
+            return None  # bytes written to it would skip this TLS
+        return self._outer.get_extra_info(info)
 
 
 class BoundedBackend(httpcore.NetworkBackend):
@@ -243,7 +326,8 @@ class BoundedTransport(httpx.BaseTransport):
         resolver: Resolver = system_resolver,
         proxies: ProxyRoutes[httpx.Proxy] | None = None,
     ) -> None:
-        # Honours SSL_CERT_FILE / SSL_CERT_DIR, as httpx's default transport does.
+        # Honours SSL_CERT_FILE / SSL_CERT_DIR, as httpx's default transport does; an
+        # https:// proxy's certificate is checked against the same trust.
         self._ssl_context = httpx.create_ssl_context(trust_env=True)
         self._backend = BoundedBackend(deadlines, resolver)
         # Each pool, direct or through a proxy, has the whole size (as httpx's have).
@@ -266,6 +350,8 @@ class BoundedTransport(httpx.BaseTransport):
             proxy_auth=proxy.raw_auth,
             proxy_headers=proxy.headers.raw,
             ssl_context=self._ssl_context,
+            # httpcore refuses a TLS context for a plain http:// proxy.
+            proxy_ssl_context=self._ssl_context if url.scheme == "https" else None,
             network_backend=self._backend,
             **self._sizes,
         )

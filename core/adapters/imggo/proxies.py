@@ -19,9 +19,8 @@ never quietly send ImgGo's traffic direct; the wire tests compare our choice wit
 
 The environment is read once, when the ImgGo client is built (as httpx reads it when a
 client is built), and a proxy our transport cannot speak - SOCKS, which would need extra
-packages, or https:// (TLS to the proxy) - is refused then, by the name of the variable
-that holds it, rather than quietly bypassed. No message here quotes a proxy URL: it may
-carry credentials.
+packages - is refused then, by the name of the variable that holds it, rather than
+quietly bypassed. No message here quotes a proxy URL: it may carry credentials.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from httpx._utils import URLPattern, get_environment_proxies
 T = TypeVar("T")
 U = TypeVar("U")
 
-SUPPORTED_SCHEMES = ("http",)
+SUPPORTED_SCHEMES = ("http", "https")
 
 
 class ProxyRoutes(Generic[T]):
@@ -84,7 +83,7 @@ def _proxy(key: str, url: str) -> httpx.Proxy:
     if parsed.scheme not in SUPPORTED_SCHEMES:
         raise ValueError(
             f"{variable} names a {parsed.scheme or 'schemeless'} proxy, which the ImgGo "
-            "client cannot use (it speaks to http:// proxies only: no SOCKS, no TLS to a proxy): "
+            "client cannot use (it speaks to http:// and https:// proxies only, no SOCKS): "
             f"set {variable} to an http:// proxy, or unset it for this process"
         )
     # httpx.Proxy takes the credentials out of the URL (they go in Proxy-Authorization)
