@@ -6,16 +6,21 @@ HTTP library would: a body trickled a byte at a time, an endless run of
 `Transfer-Encoding`, a body far over the client's cap, a `101` on a connection the
 client might reuse, a certificate for another name. Whatever the server does, the
 client answers with a typed `ImageApiError` within its deadline, never a stray
-exception (which the API layer would turn into a 500).
+exception (which the API layer would turn into a 500). A proxy here is such a server
+too: it answers absolute-form requests itself and tunnels CONNECTs to loopback ports.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import gzip
 import ipaddress
 import json
+import logging
+import os
+import select
 import socket
 import ssl
 import threading
@@ -25,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+import httpx
 import pytest
 
 from core.adapters.imggo.client import ImggoClient
@@ -452,12 +458,18 @@ def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _tls_server(
-    server: Callable[..., RawServer], tmp_path: Path, name: str
-) -> tuple[RawServer, Path]:
+def _tls_context(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, Path]:
+    """A server's TLS context for `name`, and the certificate a client must trust."""
     cert, key = _certificate(tmp_path, name)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
+    return context, cert
+
+
+def _tls_server(
+    server: Callable[..., RawServer], tmp_path: Path, name: str
+) -> tuple[RawServer, Path]:
+    context, cert = _tls_context(tmp_path, name)
     return server(keep_alive(), tls=context), cert
 
 
@@ -559,3 +571,343 @@ def test_a_name_that_does_not_resolve_is_a_retryable_connect_error(client) -> No
     imggo = client("http://imggo.test:8080", resolver=resolve)
     error, _ = refused(lambda: imggo.get_job(JOB_ID))
     assert (error.code, error.retryable) == ("connect_error", True)
+
+
+# ------------------------------------------------------------------ proxies
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+USER = b"imggo-user"
+
+
+@pytest.fixture(autouse=True)
+def no_proxies_but_a_tests_own(monkeypatch) -> None:
+    """No test here sees the proxies of the shell running it (they would take loopback
+    calls elsewhere); monkeypatch takes back whatever a test sets."""
+    for name in list(os.environ):
+        if name.lower() in PROXY_VARIABLES:
+            monkeypatch.delenv(name)
+
+
+def header(request: bytes, name: bytes) -> bytes | None:
+    for line in request.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip()
+    return None
+
+
+def basic(credentials: bytes) -> bytes:
+    return b"Basic " + base64.b64encode(credentials)
+
+
+def _tunnel(client: socket.socket, port: int, every_s: float) -> None:
+    """Relay bytes both ways between the client and 127.0.0.1:port until either hangs up;
+    with `every_s`, the server's bytes one at a time, that far apart."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as upstream:
+        while True:
+            ready, _, _ = select.select([client, upstream], [], [], 5)
+            if not ready:
+                return
+            for source in ready:
+                data = source.recv(65536)
+                if isinstance(source, ssl.SSLSocket):
+                    while source.pending():  # decrypted already: select() cannot see it
+                        data += source.recv(source.pending())
+                if not data:
+                    return
+                if source is client:
+                    upstream.sendall(data)
+                    continue
+                step = 1 if every_s else len(data)
+                for at in range(0, len(data), step):
+                    time.sleep(every_s)
+                    client.sendall(data[at : at + step])
+
+
+def proxy(seen: list[bytes], credentials: bytes | None = None, every_s: float = 0.0) -> Serve:
+    """An HTTP proxy. Each request (head and body) goes to `seen`; an absolute-form one it
+    answers itself, as ImgGo would; a CONNECT to 127.0.0.1 it answers 200 and tunnels
+    (anything else is refused: a test touches loopback only), trickling the tunnel's
+    bytes with `every_s`. With `credentials`, a request without them as
+    Proxy-Authorization gets a 407."""
+
+    def serve(conn: socket.socket, reader: BinaryIO, number: int) -> None:
+        while (request := read_request(reader)) is not None:
+            seen.append(request)
+            if credentials is not None and header(request, b"proxy-authorization") != basic(
+                credentials
+            ):
+                conn.sendall(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                    b'Proxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n'
+                )
+                continue
+            method, target, _ = request.split(b" ", 2)
+            if method != b"CONNECT":
+                conn.sendall(answer())
+                continue
+            host, _, port = target.rpartition(b":")
+            if host != b"127.0.0.1":
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            _tunnel(conn, int(port), every_s)
+            return
+
+    return serve
+
+
+def port_of(raw: RawServer) -> int:
+    return int(raw.url.rsplit(":", 1)[1])
+
+
+@pytest.mark.parametrize(
+    ("scheme", "environment", "route"),
+    [
+        ("http", {}, "direct"),
+        ("http", {"HTTP_PROXY": "{proxy}"}, "proxy"),
+        ("http", {"http_proxy": "{proxy}"}, "proxy"),
+        ("http", {"HTTP_PROXY": "127.0.0.1:{proxy_port}"}, "proxy"),  # no scheme: http://
+        ("http", {"HTTPS_PROXY": "{proxy}"}, "direct"),
+        ("http", {"ALL_PROXY": "{proxy}"}, "proxy"),
+        ("https", {"HTTPS_PROXY": "{proxy}"}, "proxy"),
+        ("https", {"HTTP_PROXY": "{proxy}"}, "direct"),
+        ("https", {"all_proxy": "{proxy}"}, "proxy"),
+        ("https", {"ALL_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "{proxy}"}, "proxy"),
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1"}, "direct"),
+        ("https", {"HTTPS_PROXY": "{proxy}", "no_proxy": "imggo.test, 127.0.0.1"}, "direct"),
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "*"}, "direct"),
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1:{port}"}, "direct"),
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1:{proxy_port}"}, "proxy"),
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "https://127.0.0.1"}, "proxy"),
+        # httpx's own rules: 127.0.0.1 is not "localhost", and a CIDR entry is the one
+        # address it starts with.
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "localhost"}, "proxy"),
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.0/8"}, "proxy"),
+    ],
+    ids=[
+        "none",
+        "HTTP_PROXY",
+        "http_proxy",
+        "no-scheme",
+        "HTTPS_PROXY-not-for-http",
+        "ALL_PROXY",
+        "https-HTTPS_PROXY",
+        "https-HTTP_PROXY-not-for-https",
+        "https-all_proxy",
+        "https-own-scheme-before-ALL_PROXY",
+        "NO_PROXY-address",
+        "https-no_proxy-list",
+        "NO_PROXY-star",
+        "NO_PROXY-port",
+        "NO_PROXY-another-port",
+        "NO_PROXY-another-scheme",
+        "NO_PROXY-localhost",
+        "NO_PROXY-cidr",
+    ],
+)
+def test_the_environment_picks_the_proxy_httpx_would_pick(
+    server, client, tmp_path, monkeypatch, scheme: str, environment: dict[str, str], route: str
+) -> None:
+    seen: list[bytes] = []
+    through = server(proxy(seen))
+    if scheme == "https":
+        target, cert = _tls_server(server, tmp_path, "127.0.0.1")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    else:
+        target = server(keep_alive())
+    names = {"proxy": through.url, "proxy_port": port_of(through), "port": port_of(target)}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value.format(**names))
+
+    assert client(target.url).get_job(JOB_ID).id == JOB_ID
+    ours = "proxy" if seen else "direct"
+    seen.clear()
+    with httpx.Client() as theirs:  # httpx's own transport, and its own reading of the env
+        assert theirs.get(f"{target.url}/api/jobs/{JOB_ID}").status_code == 200
+    httpx_route = "proxy" if seen else "direct"
+    assert (ours, httpx_route) == (route, route)
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "route"),
+    [
+        ("api.imggo.test", "direct"),
+        ("imggo.test", "direct"),  # the domain and its subdomains
+        (".imggo.test", "direct"),  # its subdomains
+        (".api.imggo.test", "proxy"),  # not the host itself
+        ("API.IMGGO.TEST", "direct"),
+        ("other.test,api.imggo.test:{port}", "direct"),
+        ("api.imggo.test:{proxy_port}", "proxy"),
+        ("ggo.test", "proxy"),  # a domain, not a suffix
+    ],
+)
+def test_no_proxy_names_hosts_and_domains_as_httpx_does(
+    server, client, monkeypatch, no_proxy: str, route: str
+) -> None:
+    # httpx's own client cannot be asked here (going direct, it would look the name up in
+    # DNS); these are its rules, as httpx 0.28 applies them.
+    seen: list[bytes] = []
+    through = server(proxy(seen))
+    target = server(keep_alive())
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[Address]:
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    names = {"port": port_of(target), "proxy_port": port_of(through)}
+    monkeypatch.setenv("HTTP_PROXY", through.url)
+    monkeypatch.setenv("NO_PROXY", no_proxy.format(**names))
+    imggo = client(f"http://api.imggo.test:{port_of(target)}", resolver=resolve)
+    assert imggo.get_job(JOB_ID).id == JOB_ID
+    assert ("proxy" if seen else "direct") == route
+    assert asked == ([] if seen else ["api.imggo.test"])  # the proxy looks the name up
+
+
+def test_an_http_proxy_gets_the_absolute_form_and_a_connect_for_https(
+    server, client, tmp_path, monkeypatch
+) -> None:
+    seen: list[bytes] = []
+    through = server(proxy(seen))
+    plain = server(keep_alive())
+    tls, cert = _tls_server(server, tmp_path, "127.0.0.1")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.setenv("HTTP_PROXY", through.url)
+    monkeypatch.setenv("HTTPS_PROXY", through.url)
+    assert client(plain.url).get_job(JOB_ID).id == JOB_ID
+    secure = client(tls.url)
+    for _ in range(3):
+        assert secure.get_job(JOB_ID).id == JOB_ID
+    assert seen[0].startswith(f"GET {plain.url}/api/jobs/{JOB_ID} HTTP/1.1\r\n".encode())
+    assert header(seen[0], b"authorization") == f"Bearer {KEY}".encode()
+    # The key goes inside the tunnel's TLS: the proxy sees the CONNECT, and only once.
+    host = tls.url.removeprefix("https://")
+    assert len(seen) == 2
+    assert seen[1].startswith(f"CONNECT {host} HTTP/1.1\r\n".encode())
+    assert KEY.encode() not in seen[1]
+    assert (plain.connections, tls.connections) == (0, 1)
+
+
+def test_tls_through_an_https_proxy_is_tls_inside_tls(
+    server, client, tmp_path, monkeypatch
+) -> None:
+    context, cert = _tls_context(tmp_path, "127.0.0.1")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the proxy's and ImgGo's certificate
+    seen: list[bytes] = []
+    through = server(proxy(seen), tls=context)
+    target = server(keep_alive(), tls=context)
+    monkeypatch.setenv("HTTPS_PROXY", through.url)
+    imggo = client(target.url)
+    upload = ImageUpload(data=b"x" * MIB, filename="big.png", content_type="image/png")
+    assert imggo.submit(Submission(pattern_id="p", idempotency_key="k1", upload=upload)).id
+    assert imggo.get_job(JOB_ID).id == JOB_ID
+    assert len(seen) == 1 and seen[0].startswith(b"CONNECT ")
+    assert target.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("scheme", "serve"),
+    [
+        ("http", trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n", b"x")),
+        ("http", trickle(b"", b"", every_s=0.5)),
+        ("https", trickle(b"", b"", every_s=0.5)),
+        ("https", trickle(b"HTTP/1.1 200 Connection established\r\nX-Slow: ", b"a")),
+        ("https", trickle(b"HTTP/1.1 200 Connection established\r\n\r\n", b"", every_s=0.5)),
+    ],
+    ids=[
+        "trickled-answer",
+        "silent-answer",
+        "silent-connect",
+        "trickled-connect-reply",
+        "tunnel-without-tls",
+    ],
+)
+def test_no_proxy_holds_a_call_past_its_deadline(
+    server, client, monkeypatch, scheme: str, serve: Serve
+) -> None:
+    through = server(serve)
+    monkeypatch.setenv(f"{scheme.upper()}_PROXY", through.url)
+    imggo = client(f"{scheme}://127.0.0.1:9", timeout_s=10.0)  # never reached direct
+    error, took = refused(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
+    assert took < 1.2, f"held for {took:.2f}s"
+    assert (error.code, error.retryable) == ("timeout", True)
+    assert through.connections >= 1  # the proxy was asked (a stray connection may add one)
+
+
+@pytest.mark.parametrize("proxy_scheme", ["http", "https"])
+def test_a_proxy_that_trickles_the_tunnel_cannot_hold_its_tls_past_the_deadline(
+    server, client, tmp_path, monkeypatch, proxy_scheme: str
+) -> None:
+    # A byte at a time: no TLS record, the handshake's included, ever arrives whole. Through
+    # an https:// proxy that is TLS inside TLS, whose every read must be bounded too.
+    context, cert = _tls_context(tmp_path, "127.0.0.1")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    tls = context if proxy_scheme == "https" else None
+    through = server(proxy([], every_s=0.005), tls=tls)
+    target = server(keep_alive(), tls=context)
+    monkeypatch.setenv("HTTPS_PROXY", through.url)
+    imggo = client(target.url, timeout_s=10.0)
+    error, took = refused(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
+    assert took < 1.2, f"held for {took:.2f}s"
+    assert (error.code, error.retryable) == ("timeout", True)
+    assert through.connections >= 1  # the proxy was asked (a stray connection may add one)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_proxy_credentials_go_as_proxy_authorization_and_nowhere_else(
+    server, client, tmp_path, monkeypatch, caplog, scheme: str
+) -> None:
+    seen: list[bytes] = []
+    through = server(proxy(seen, credentials=USER + b":s3cr@t"))
+    if scheme == "https":
+        target, cert = _tls_server(server, tmp_path, "127.0.0.1")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    else:
+        target = server(keep_alive())
+    variable = f"{scheme.upper()}_PROXY"
+    # Percent-encoded in the URL, as an @ in a password must be.
+    monkeypatch.setenv(variable, through.url.replace("//", "//imggo-user:s3cr%40t@"))
+    assert client(target.url).get_job(JOB_ID).id == JOB_ID
+    assert header(seen[0], b"proxy-authorization") == basic(USER + b":s3cr@t")
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv(variable, through.url.replace("//", "//imggo-user:wr0ng%40pw@"))
+    imggo = client(target.url, max_attempts=3)
+    error, _ = refused(lambda: imggo.get_job(JOB_ID))
+    assert header(seen[1], b"proxy-authorization") == basic(USER + b":wr0ng@pw")
+    # The proxy's no will not change on a retry; it names the proxy, not ImgGo.
+    assert (error.code, error.retryable, len(seen)) == ("proxy_error", False, 2)
+    assert "proxy" in error.message and "407" in error.message
+    said = error.message + json.dumps(error.details) + repr(imggo) + caplog.text
+    for secret in ("wr0ng", "s3cr", basic(USER + b":wr0ng@pw").decode()[6:]):
+        assert secret not in said
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("ALL_PROXY", "socks5://127.0.0.1:1080"),
+        ("all_proxy", "socks5h://imggo-user:hunter2@127.0.0.1:1080"),
+        ("HTTPS_PROXY", "socks4://127.0.0.1:1080"),
+    ],
+)
+def test_a_socks_proxy_is_refused_when_the_client_is_built(
+    monkeypatch, variable: str, url: str
+) -> None:
+    monkeypatch.setenv(variable, url)
+    with pytest.raises(ValueError) as caught:
+        ImggoClient("https://127.0.0.1:9", KEY)
+    message = str(caught.value)
+    assert variable in message and "SOCKS" in message and "http://" in message
+    assert "hunter2" not in message and "imggo-user" not in message
+    # What httpx would not use either is no reason to refuse.
+    monkeypatch.setenv("NO_PROXY", "*")
+    ImggoClient("https://127.0.0.1:9", KEY).close()
+
+
+def test_a_proxy_url_that_does_not_parse_is_refused_without_quoting_it(monkeypatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://imggo-user:hunter2@127.0.0.1:80a")
+    with pytest.raises(ValueError) as caught:
+        ImggoClient("https://127.0.0.1:9", KEY)
+    assert "HTTPS_PROXY" in str(caught.value)
+    assert "hunter2" not in str(caught.value) and caught.value.__suppress_context__

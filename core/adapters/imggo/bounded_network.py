@@ -24,21 +24,31 @@ network backend.
   all its reads and writes when the socket has a timeout.
 - Names are looked up on a daemon thread the caller waits for within its bound (the C
   resolver cannot be interrupted); an IP address needs no look-up.
+- A proxy the environment names (proxies.py) is an `httpcore.HTTPProxy` pool over the
+  same backend, so the connect to it, the CONNECT tunnel and the TLS through the tunnel
+  are waits like any other. TLS inside TLS (an https:// proxy tunnelling to an https://
+  ImgGo) is ours too: httpcore's own waits on the outer socket with one timeout per
+  call, however many reads a trickled record takes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpcore
 import httpx
+
+from core.adapters.imggo.proxies import ProxyRoutes
+
+T = TypeVar("T")
 
 Resolver = Callable[[str, int], list[tuple[Any, ...]]]
 
@@ -106,6 +116,10 @@ class BoundedStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
+        if self._inner.get_extra_info("ssl_object") is not None:
+            # Already TLS (to an https:// proxy): httpcore's TLS in TLS would wait on
+            # that socket itself, and its socket is no place for our send loop.
+            return TlsInTlsStream(self, ssl_context, server_hostname, timeout)
         bound = self._deadlines.bound(timeout, httpcore.ConnectTimeout)
         return BoundedStream(
             self._inner.start_tls(ssl_context, server_hostname, bound), self._deadlines
@@ -113,6 +127,80 @@ class BoundedStream(httpcore.NetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+class TlsInTlsStream(httpcore.NetworkStream):
+    """TLS through a stream that is TLS already: the inner TLS runs on memory buffers
+    (`ssl.SSLObject`) and its records go through the outer bounded stream, so each of
+    its waits is one of the outer stream's, cut to the deadline."""
+
+    _RECORD_BYTES = 16384  # one TLS record: what a read asks the outer stream for
+    _WRITE_BYTES = 65536  # encrypted and sent at a time, not the whole body at once
+
+    def __init__(
+        self,
+        outer: BoundedStream,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None,
+        timeout: float | None,
+    ) -> None:
+        self._outer = outer
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = ssl_context.wrap_bio(
+            self._incoming, self._outgoing, server_hostname=server_hostname
+        )
+        try:
+            self._run(self._tls.do_handshake, timeout)
+        except ssl.SSLError as exc:  # kept as the cause: errors.py reads a TLS failure there
+            raise httpcore.ConnectError(exc) from exc
+
+    def _run(self, step: Callable[[], T], timeout: float | None) -> T:
+        """`step` on the TLS object, feeding it the outer stream's bytes until it is done."""
+        while True:
+            try:
+                result = step()
+            except ssl.SSLWantReadError:
+                self._flush(timeout)
+                data = self._outer.read(self._RECORD_BYTES, timeout)
+                if data:
+                    self._incoming.write(data)
+                else:
+                    self._incoming.write_eof()
+                continue
+            self._flush(timeout)
+            return result
+
+    def _flush(self, timeout: float | None) -> None:
+        pending = self._outgoing.read()
+        if pending:
+            self._outer.write(pending, timeout)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return self._run(functools.partial(self._tls.read, max_bytes), timeout)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""  # the end of the stream, as an SSLSocket reports it by default
+        except ssl.SSLError as exc:
+            raise httpcore.ReadError(exc) from exc
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        view = memoryview(buffer)
+        try:
+            while view:
+                chunk = view[: self._WRITE_BYTES]
+                view = view[self._run(functools.partial(self._tls.write, chunk), timeout) :]
+        except ssl.SSLError as exc:
+            raise httpcore.WriteError(exc) from exc
+
+    def close(self) -> None:
+        self._outer.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object":
+            return self._tls
+        if info == "socket":
+            return None  # bytes written to it would skip this TLS
+        return self._outer.get_extra_info(info)
 
 
 class BoundedBackend(httpcore.NetworkBackend):
@@ -196,6 +284,7 @@ _EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
     (httpcore.LocalProtocolError, httpx.LocalProtocolError),
     (httpcore.ProtocolError, httpx.ProtocolError),
+    (httpcore.ProxyError, httpx.ProxyError),
 )
 
 
@@ -226,7 +315,8 @@ class _Body(httpx.SyncByteStream):
 
 
 class BoundedTransport(httpx.BaseTransport):
-    """An httpx transport over httpcore's connection pool and the bounded backend."""
+    """An httpx transport over httpcore's connection pools and the bounded backend: one
+    pool for ImgGo direct, and one for each proxy `proxies` sends a URL through."""
 
     def __init__(
         self,
@@ -234,14 +324,36 @@ class BoundedTransport(httpx.BaseTransport):
         *,
         limits: httpx.Limits,
         resolver: Resolver = system_resolver,
+        proxies: ProxyRoutes[httpx.Proxy] | None = None,
     ) -> None:
-        self._pool = httpcore.ConnectionPool(
-            # Honours SSL_CERT_FILE / SSL_CERT_DIR, as httpx's default transport does.
-            ssl_context=httpx.create_ssl_context(trust_env=True),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=BoundedBackend(deadlines, resolver),
+        # Honours SSL_CERT_FILE / SSL_CERT_DIR, as httpx's default transport does; an
+        # https:// proxy's certificate is checked against the same trust.
+        self._ssl_context = httpx.create_ssl_context(trust_env=True)
+        self._backend = BoundedBackend(deadlines, resolver)
+        # Each pool, direct or through a proxy, has the whole size (as httpx's have).
+        self._sizes: dict[str, Any] = {
+            "max_connections": limits.max_connections,
+            "max_keepalive_connections": limits.max_keepalive_connections,
+            "keepalive_expiry": limits.keepalive_expiry,
+        }
+        self._direct = httpcore.ConnectionPool(
+            ssl_context=self._ssl_context, network_backend=self._backend, **self._sizes
+        )
+        self._proxied = (ProxyRoutes() if proxies is None else proxies).map(self._through)
+
+    def _through(self, proxy: httpx.Proxy) -> httpcore.HTTPProxy:
+        url = proxy.url
+        return httpcore.HTTPProxy(
+            proxy_url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            proxy_auth=proxy.raw_auth,
+            proxy_headers=proxy.headers.raw,
+            ssl_context=self._ssl_context,
+            # httpcore refuses a TLS context for a plain http:// proxy.
+            proxy_ssl_context=self._ssl_context if url.scheme == "https" else None,
+            network_backend=self._backend,
+            **self._sizes,
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -255,8 +367,10 @@ class BoundedTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
+        proxied = self._proxied.through(url)
+        pool = self._direct if proxied is None else proxied
         with _as_httpx():
-            answer = self._pool.handle_request(core_request)
+            answer = pool.handle_request(core_request)
         return httpx.Response(
             status_code=answer.status,
             headers=answer.headers,
@@ -265,4 +379,6 @@ class BoundedTransport(httpx.BaseTransport):
         )
 
     def close(self) -> None:
-        self._pool.close()
+        self._direct.close()
+        for pool in self._proxied.targets():
+            pool.close()

@@ -40,6 +40,7 @@ from core.adapters.imggo.errors import (
     invalid_response,
 )
 from core.adapters.imggo.headers import RateLimit, parse_rate_limit, parse_retry_after
+from core.adapters.imggo.proxies import environment_proxies
 from core.adapters.imggo.session import HttpSession, Reply
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, RemoteJob, Submission
@@ -212,7 +213,9 @@ class ImggoClient:
     size (a call beyond it waits for a free connection, within its bound);
     `max_response_bytes` caps an answer. `transport` replaces the bounded one
     (bounded_network; tests pass an httpx.MockTransport); `resolver` looks up ImgGo's
-    host name for it (tests pass one that never asks DNS).
+    host name for it (tests pass one that never asks DNS). The bounded transport goes
+    through the proxy the environment names for ImgGo's URL, as httpx would (proxies.py);
+    a proxy it cannot use (SOCKS) is a ValueError here.
     """
 
     def __init__(
@@ -251,6 +254,10 @@ class ImggoClient:
         self._max_connections = max_connections
         self._max_response_bytes = max_response_bytes
         self._transport = transport
+        # Read now, as httpx reads them when a client is built: a proxy that cannot be
+        # used is refused here, not at the first call. A transport of the caller's own
+        # takes none (httpx's rule too).
+        self._proxies = environment_proxies() if transport is None else None
         self._resolver = resolver
         self._sleep = sleep
         self._clock = clock
@@ -295,6 +302,7 @@ class ImggoClient:
                     session = HttpSession(
                         transport=self._transport,
                         resolver=self._resolver,
+                        proxies=self._proxies,
                         max_connections=self._max_connections,
                         max_response_bytes=self._max_response_bytes,
                         user_agent=self._user_agent,

@@ -61,6 +61,8 @@ def error_from_response(
 ) -> ImageApiError:
     """The ImageApiError for a non-2xx answer. ImgGo's own code and message win; a body
     that is not an envelope still yields a clean error naming the status."""
+    if status == 407:  # not ImgGo's answer: a forwarding proxy's, to an http:// ImgGo
+        return proxy_refused(f"HTTP {status}", retryable=False)
     retryable = status in RETRYABLE_STATUSES
     envelope = parse_envelope(body)
     if envelope is not None:
@@ -117,6 +119,17 @@ def timed_out(seconds: float) -> ImageApiError:
     )
 
 
+def proxy_refused(detail: str, *, retryable: bool) -> ImageApiError:
+    """The proxy between us and ImgGo would not pass the call on. Its 4xx (407: it does
+    not accept our credentials; 403: it will not reach that host) will not change on a
+    retry; its 5xx (it could not reach ImgGo) may."""
+    return ImageApiError(
+        f"the proxy did not let the call through to ImgGo ({detail})",
+        code="proxy_error",
+        retryable=retryable,
+    )
+
+
 def client_closed() -> ImageApiError:
     """A call raced `close()`; the next attempt opens a fresh pool."""
     return ImageApiError(
@@ -149,6 +162,9 @@ def transport_error(exc: httpx.RequestError | OSError) -> ImageApiError:
         )
     if isinstance(exc, httpx.RemoteProtocolError):
         return protocol_error(f"ImgGo's answer is not valid HTTP ({detail})")
+    if isinstance(exc, httpx.ProxyError):
+        # A CONNECT refused; httpcore's message is the proxy's status and reason.
+        return proxy_refused(detail, retryable=not str(exc).startswith("4"))
     if isinstance(exc, httpx.DecodingError):
         return invalid_response(f"ImgGo's answer could not be decoded ({detail})", status=None)
     if isinstance(exc, httpx.TimeoutException):

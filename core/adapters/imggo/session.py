@@ -5,6 +5,9 @@ The bound in time is bounded_network's: every socket wait of an exchange, on wha
 connection the pool hands it, ends at the exchange's deadline, so a server that trickles
 its answer cannot hold a call past it (httpx itself bounds each read, not the whole).
 
+Through a proxy when the environment names one for ImgGo's URL (proxies.py), with the
+same bound on every wait.
+
 The answer is streamed, never buffered past `max_response_bytes`: ImgGo answers with
 small JSON documents, a declared length over the cap is refused before a byte of the
 body is read, and a body that runs past it is cut off there.
@@ -32,6 +35,7 @@ from core.adapters.imggo.errors import (
     too_large,
     transport_error,
 )
+from core.adapters.imggo.proxies import ProxyRoutes
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -64,6 +68,7 @@ class HttpSession:
         max_response_bytes: int,
         user_agent: str,
         resolver: Resolver = system_resolver,
+        proxies: ProxyRoutes[httpx.Proxy] | None = None,
     ) -> None:
         # A forked child inherits this object and its sockets, which are the parent's.
         self.pid = os.getpid()
@@ -77,7 +82,7 @@ class HttpSession:
         )
         self._client = httpx.Client(
             transport=transport
-            or BoundedTransport(self._deadlines, limits=limits, resolver=resolver),
+            or BoundedTransport(self._deadlines, limits=limits, resolver=resolver, proxies=proxies),
             headers={"User-Agent": user_agent},
             cookies=_no_cookies(),
             # A redirect is not part of ImgGo's API; following one could carry the key
