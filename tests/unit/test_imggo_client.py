@@ -820,6 +820,21 @@ def test_a_forked_child_opens_its_own_pool() -> None:
     client.close()
 
 
+def test_tenacity_loads_at_the_first_retry_and_not_before() -> None:
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys, httpx; from core.adapters.imggo.client import ImggoClient; "
+        f"job = httpx.Response(200, json={{'success': True, 'data': {job_body()!r}}}); "
+        "busy = httpx.Response(503, json={'success': False, 'error': 'busy'}); "
+        "answers = [job, busy, job]; "
+        "imggo = ImggoClient('http://imggo.test', 'imggo_test_k', sleep=lambda s: None, "
+        "transport=httpx.MockTransport(lambda request: answers.pop(0))); "
+        f"imggo.get_job({JOB_ID!r}); assert 'tenacity' not in sys.modules; "
+        f"imggo.get_job({JOB_ID!r}); assert 'tenacity' in sys.modules and answers == []"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=30)
+
+
 def test_importing_the_package_does_not_import_httpx() -> None:
     root = Path(__file__).resolve().parents[2]
     code = (

@@ -11,6 +11,8 @@ Every retry loop is bounded twice: by `max_attempts`, and by the caller's `deadl
 (an absolute `clock()` value) - we never sleep past it, never start an attempt that
 could not get going before it, and bound each attempt, as a whole, by the time left
 (or by `timeout_s`, whichever is sooner): no server can hold an attempt longer.
+The first attempt runs before any of that: tenacity is imported at a call's first
+retry, so a cold start whose calls succeed (nearly all) never loads it.
 
 The API key is a secret: it is only ever put in the Authorization header, never in a
 log line, an exception message or a repr.
@@ -26,11 +28,10 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
 from core.adapters.imggo.bounded_network import Resolver, system_resolver
 from core.adapters.imggo.budget import NO_BUDGET, RateBudget
@@ -44,6 +45,9 @@ from core.adapters.imggo.proxies import environment_proxies
 from core.adapters.imggo.session import HttpSession, Reply
 from core.domain.job import JobStatus
 from core.ports import ImageApiError, RemoteJob, Submission
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 log = logging.getLogger("imggo.client")
 
@@ -142,7 +146,7 @@ class _RetryPlan:
         deadline: float | None,
         max_attempts: int,
         clock: Callable[[], float],
-        jitter: wait_random_exponential,
+        backoff: tuple[float, float],
         retry_after_cap_s: float,
     ) -> None:
         self.method = method
@@ -150,7 +154,7 @@ class _RetryPlan:
         self.deadline = deadline
         self.max_attempts = max_attempts
         self.clock = clock
-        self.jitter = jitter
+        self.backoff = backoff  # (base, cap) of the full-jitter exponential wait
         self.retry_after_cap_s = retry_after_cap_s
         self.attempts = 0  # counted by the attempt itself, for the give-up log line
         self.stopped_by_deadline = False
@@ -164,7 +168,10 @@ class _RetryPlan:
                 # The server said when; its word beats our guess (but within reason).
                 wait = min(exc.retry_after_s, self.retry_after_cap_s)
             else:
-                wait = float(self.jitter(state))
+                from tenacity import wait_random_exponential
+
+                base, cap = self.backoff
+                wait = float(wait_random_exponential(multiplier=base, max=cap)(state))
             self._waits[number] = max(0.0, wait)
         return self._waits[number]
 
@@ -249,7 +256,7 @@ class ImggoClient:
         self._api_key = api_key
         self._timeout_s = timeout_s
         self._max_attempts = max_attempts
-        self._jitter = wait_random_exponential(multiplier=backoff_base_s, max=backoff_cap_s)
+        self._backoff = (backoff_base_s, backoff_cap_s)
         self._retry_after_cap_s = retry_after_cap_s
         self._max_connections = max_connections
         self._max_response_bytes = max_response_bytes
@@ -518,16 +525,8 @@ class ImggoClient:
             deadline=deadline,
             max_attempts=max_attempts or self._max_attempts,
             clock=self._clock,
-            jitter=self._jitter,
+            backoff=self._backoff,
             retry_after_cap_s=self._retry_after_cap_s,
-        )
-        retrying = Retrying(
-            stop=plan.stop,
-            wait=plan.wait,
-            retry=retry_if_exception(_worth_retrying),
-            sleep=self._sleep,
-            before_sleep=plan.before_sleep,
-            reraise=True,  # callers get our ImageApiError, not tenacity's RetryError
         )
 
         def send_once() -> Reply:
@@ -558,7 +557,13 @@ class ImggoClient:
                 raise
 
         try:
-            return retrying(attempt)
+            return attempt()  # most calls end here, and a cold start never loads tenacity
+        except ImageApiError as exc:
+            if not _worth_retrying(exc):
+                raise
+            failed = exc
+        try:
+            return self._retry(plan, attempt, failed)
         except ImageApiError as exc:
             if plan.attempts > 1 or plan.stopped_by_deadline:
                 log.warning(
@@ -571,6 +576,30 @@ class ImggoClient:
                     exc.code,
                 )
             raise
+
+    def _retry(
+        self, plan: _RetryPlan, attempt: Callable[[], Reply], failed: ImageApiError
+    ) -> Reply:
+        """The attempts after a first one that failed with `failed`: tenacity's loop,
+        started as if it had made that attempt itself (its first call re-raises it)."""
+        from tenacity import Retrying, retry_if_exception
+
+        replay = [failed]
+
+        def next_attempt() -> Reply:
+            if replay:
+                raise replay.pop()
+            return attempt()
+
+        retrying = Retrying(
+            stop=plan.stop,
+            wait=plan.wait,
+            retry=retry_if_exception(_worth_retrying),
+            sleep=self._sleep,
+            before_sleep=plan.before_sleep,
+            reraise=True,  # callers get our ImageApiError, not tenacity's RetryError
+        )
+        return retrying(next_attempt)
 
     def _take_budget(self, deadline: float | None) -> None:
         """Wait for this call's slot in the shared budget: as long as the deadline
