@@ -116,6 +116,10 @@ def secret_refs(
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything the service is configured with, read once from the environment
+    (from_env) and its secret references; compared whole to tell when a rotated
+    secret needs a rebuild."""
+
     # from_env puts both under the user's data directory (default_data_dir); these are
     # for Settings built in code, and keep the same rule: the store in the data dir.
     store_url: str = "sqlite:///./data/imggo-fn.db"

@@ -56,6 +56,9 @@ class Sweep:
 
 @dataclass(frozen=True)
 class Batch:
+    """A batch of images submitted together: the jobs it made, in order, and the items
+    refused."""
+
     id: str
     tenant: str
     pattern_id: str
@@ -198,6 +201,8 @@ class BulkJobStore(Protocol):
 # --------------------------------------------------------------------------- ImgGo
 @dataclass(frozen=True)
 class ImageUpload:
+    """An image sent with the submission itself (multipart), not fetched from a URL."""
+
     data: bytes
     filename: str
     content_type: str
@@ -205,6 +210,9 @@ class ImageUpload:
 
 @dataclass(frozen=True)
 class Submission:
+    """What ImgGo is asked to ingest: a pattern, one image (a URL or an upload), the
+    extras and the key that makes a retry a replay."""
+
     pattern_id: str
     idempotency_key: str
     image_url: str | None = None

@@ -42,6 +42,8 @@ class NotAnHttpEventError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class HttpEvent:
+    """An API Gateway or Function URL event, read into the core's Request."""
+
     request: Request
     request_id: str | None  # API Gateway's / the Function URL's request id
     version: str  # "1.0" or "2.0"

@@ -29,6 +29,8 @@ Handler = Callable[[Any, Any], Any]
 
 @dataclass(frozen=True, eq=False)
 class Observability:
+    """The Powertools logger, metrics and (when tracing is on) tracer of this container."""
+
     logger: Logger
     metrics: Metrics
     tracer: Any | None  # aws_lambda_powertools.Tracer when tracing is on

@@ -50,6 +50,8 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 
 @dataclass(frozen=True)
 class TraceContext:
+    """The W3C trace context of a request (traceparent), as Cloud Logging links it."""
+
     trace_id: str  # 32 lower-case hex digits
     span_id: str | None = None  # 16 hex digits
     sampled: bool = False
@@ -57,6 +59,8 @@ class TraceContext:
 
 @dataclass(frozen=True)
 class Invocation:
+    """What every log line of one invocation carries: its trace and labels."""
+
     trace: TraceContext | None = None
     labels: dict[str, str] = field(default_factory=dict)
 

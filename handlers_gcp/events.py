@@ -29,6 +29,8 @@ class BadEventError(ValueError):
 
 @dataclass(frozen=True)
 class PubSubMessage:
+    """A Pub/Sub push or CloudEvent message, read from its envelope."""
+
     message_id: str
     data: bytes
     attributes: dict[str, str] = field(default_factory=dict)
@@ -38,6 +40,8 @@ class PubSubMessage:
 
 @dataclass(frozen=True)
 class StorageObject:
+    """A Cloud Storage object event: which object, of what size and type."""
+
     bucket: str
     name: str
     size: int

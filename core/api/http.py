@@ -41,6 +41,10 @@ class Headers:
 
 @dataclass(eq=False)
 class Request:
+    """An HTTP request as every cloud's handler hands it to the core: the method, the
+    path, case-insensitive headers, the query (first value of a name), the body
+    read whole, and what routing and authentication add."""
+
     method: str
     path: str
     headers: Headers = field(default_factory=Headers)
@@ -65,6 +69,9 @@ class Request:
 
 @dataclass(eq=False)
 class Response:
+    """What the core answers, for the cloud's handler to turn into its platform's
+    response."""
+
     status: int
     body: bytes = b""
     headers: Headers = field(default_factory=Headers)

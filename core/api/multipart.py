@@ -45,6 +45,8 @@ class MultipartLimitError(MultipartError):
 
 @dataclass(frozen=True, slots=True)
 class FormPart:
+    """One part of a multipart/form-data body: a plain field or a file."""
+
     name: str
     data: bytes
     filename: str | None = None  # None: a plain field; "" is a file input left empty

@@ -33,6 +33,8 @@ class MethodNotAllowedError(DomainError):
 
 @dataclass(frozen=True, eq=False)
 class QueryParam:
+    """A query parameter a route reads, as the OpenAPI document describes it."""
+
     name: str
     schema: dict[str, Any]
     description: str = ""
@@ -40,6 +42,9 @@ class QueryParam:
 
 @dataclass(frozen=True, eq=False)
 class Route:
+    """One entry of the route table: what it matches, the handler it calls, and what the
+    OpenAPI document says of it."""
+
     method: str
     path: str
     handler: Handler

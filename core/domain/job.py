@@ -60,12 +60,16 @@ class JobSource:
 
 @dataclass(frozen=True)
 class JobError:
+    """Why a job failed or was rejected: a stable code and a message for people."""
+
     code: str
     message: str
 
 
 @dataclass(frozen=True)
 class Job:
+    """One image's job, as the store keeps it and the API shows it."""
+
     id: str
     tenant: str
     pattern_id: str

@@ -57,6 +57,9 @@ def interval_s(limit: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class BudgetState:
+    """The shared budget of one ImgGo key, as stored: the plan's limit and when the next
+    call may go."""
+
     limit: int  # calls a minute, learnt or the starting value
     learned: bool  # the limit came from ImgGo's answer
     next_at: float  # the earliest time the next call may be sent

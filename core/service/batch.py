@@ -52,6 +52,8 @@ _STOPPED = {"code": "stopped", "message": "the batch was stopped before this ite
 
 @dataclass(frozen=True)
 class BatchItem:
+    """One image of a batch request."""
+
     image_url: str | None = None
     upload: ImageUpload | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -62,6 +64,8 @@ class BatchItem:
 
 @dataclass(frozen=True)
 class ItemOutcome:
+    """What became of one item of a batch: its job, or why it was refused."""
+
     index: int
     job: Job | None
     error: dict[str, str] | None = None
@@ -76,6 +80,8 @@ class ItemOutcome:
 
 @dataclass(frozen=True)
 class BatchResult:
+    """A batch and its items' outcomes; `created` is False for a replay."""
+
     batch: Batch
     items: list[ItemOutcome]
     created: bool

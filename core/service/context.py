@@ -37,6 +37,8 @@ class NoMetrics:
 
 @dataclass(eq=False)
 class Services:
+    """The ports one request or message is served with, built once per container."""
+
     settings: Settings
     store: JobStore
     imggo: ImageApi

@@ -65,6 +65,8 @@ def content_key(tenant: str, pattern_id: str, sha256: str) -> str:
 
 @dataclass(frozen=True, eq=False)
 class NewJob:
+    """A submission as the API or a batch item asks for it, before it is a Job."""
+
     tenant: str
     pattern_id: str
     image_url: str | None = None
@@ -77,6 +79,8 @@ class NewJob:
 
 @dataclass(frozen=True, eq=False)
 class SubmitOutcome:
+    """The accepted job, and whether this call created it."""
+
     job: Job
     created: bool  # False: an idempotent replay of an earlier submission
     # Who holds the job's content key, when accepting already claimed it (accept_many):

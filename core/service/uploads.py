@@ -48,6 +48,8 @@ def parse_upload_key(key: str) -> tuple[str, str] | None:
 
 @dataclass(frozen=True)
 class UploadTicket:
+    """A job waiting for its image, and the signed URL to upload it to."""
+
     job: Job
     upload: SignedUpload | None  # None on a replay whose URL has already been handed out
     created: bool

@@ -48,6 +48,8 @@ def verify_signature(secrets: tuple[str, ...], body: bytes, header: str | None) 
 
 @dataclass(frozen=True)
 class WebhookEvent:
+    """A verified ImgGo webhook, read from its JSON body."""
+
     event: str
     imggo_job_id: str
     manifest: dict[str, Any] | None
@@ -83,6 +85,8 @@ def parse_event(body: bytes) -> WebhookEvent:
 
 @dataclass(frozen=True)
 class WebhookResult:
+    """The job a webhook was for, and whether it moved it forward."""
+
     job: Job
     applied: bool
 

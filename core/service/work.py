@@ -33,6 +33,9 @@ class Verdict(Enum):
 
 @dataclass(frozen=True, eq=False)
 class WorkResult:
+    """What a worker did with one queue message, and what the platform should do with
+    it."""
+
     verdict: Verdict
     job: Job | None = None
     job_id: str | None = None

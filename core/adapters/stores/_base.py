@@ -163,6 +163,8 @@ class StoredBatch(NamedTuple):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class BatchRow:
+    """A batch as a backend stores it: its document and the keys it is found by."""
+
     id: str
     tenant: str
     created_at: float
