@@ -13,6 +13,14 @@ and counts every call on the wire. The sides alternate, several times, after one
 unmeasured run of each (the OS file cache, the backends' first-use costs); the medians
 are compared. The calls each side made are printed next to the figures, and whether
 they are the same calls: a floor that did less would flatter nobody but us.
+
+Wall time on a shared machine swings with its neighbours (the same two sides have read
+1.00x and 1.38x in consecutive runs here), so each side also runs once under valgrind's
+callgrind, which counts the instructions the process executed: the same count for the
+same work whatever else the machine does. The interpreter's own start-up, counted apart
+(a child that runs `pass`), is taken off both sides, as the timings leave it out. The
+instruction ratio is what a change to our code moves; it reads lower than the wall
+ratio, since more modules also mean more cache misses per instruction.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import time
@@ -35,6 +45,7 @@ GOAL = 1.25
 RUNS = 7
 # The directory holding callprobe.py alone: on every child's path, and nothing else of ours.
 PROBE_DIR = Path(callprobe.__file__).resolve().parent
+_COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,50 @@ class Child:
             extra=result,
         )
 
+    def instructions(self) -> int:
+        """The instructions one run executes, counted by callgrind (valgrind must be
+        installed; the run is some 50 times slower than a plain one)."""
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                *self.interpreter,
+                "-c",
+                self.script,
+            ],
+            env={**self.env, callprobe.SPAWNED_AT_ENV: repr(time.time())},
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=self.timeout_s * 20,
+        )
+        counted = _COLLECTED.search(done.stderr)
+        if done.returncode != 0 or counted is None:
+            raise RuntimeError(f"a cold-start child failed under valgrind:\n{done.stderr[-3000:]}")
+        if self.script != "pass":  # the same answer as a timed run, or the count is moot
+            status = json.loads(done.stdout.strip().splitlines()[-1])["status"]
+            if status not in (200, 202):
+                raise RuntimeError(f"a cold-start child answered {status} under valgrind")
+        return int(counted.group(1))
+
+    def start_up(self) -> Child:
+        """The same interpreter, flags and environment running nothing: its start-up."""
+        return Child("pass", self.interpreter, self.env, self.cwd, self.timeout_s)
+
+
+@dataclass(frozen=True)
+class Instructions:
+    """One callgrind count of each side, and of the interpreter starting alone."""
+
+    function: int
+    floor: int
+    start_up: int
+
+    @property
+    def ratio(self) -> float:
+        return (self.function - self.start_up) / (self.floor - self.start_up)
+
 
 def child_path(*entries: str | Path) -> str:
     """A PYTHONPATH of `entries` with the probe's directory last."""
@@ -101,6 +156,7 @@ class Comparison:
     floor_work: str
     function: list[Sample]
     floor: list[Sample]
+    instructions: Instructions | None = None  # None: valgrind is not installed
 
     @property
     def function_ms(self) -> float:
@@ -166,9 +222,10 @@ def compare(
     function_work: str,
     floor_work: str,
     warm_up: bool = True,
+    count_instructions: bool = True,
 ) -> Comparison:
     """`runs` samples of each side, alternating which goes first, after one unmeasured
-    run of each when `warm_up`."""
+    run of each when `warm_up`; then each side's instructions, where valgrind is."""
     if warm_up:
         function.run()
         floor.run()
@@ -181,7 +238,14 @@ def compare(
         else:
             theirs.append(floor.run())
             ours.append(function.run())
-    return Comparison(cloud, function_work, floor_work, ours, theirs)
+    counted = None
+    if count_instructions and shutil.which("valgrind"):
+        counted = Instructions(
+            function=function.instructions(),
+            floor=floor.instructions(),
+            start_up=function.start_up().instructions(),
+        )
+    return Comparison(cloud, function_work, floor_work, ours, theirs, counted)
 
 
 def calls_text(calls: dict[str, int] | None) -> str:
@@ -201,7 +265,16 @@ def _packages(counts: Counter[str], shown: int = 8) -> str:
 
 def table(comparisons: Sequence[Comparison]) -> list[str]:
     """The one cold-start table: a row per cloud, then the work each side did."""
-    header = ("cloud", "function", "floor", "ratio", f"goal <= {GOAL}x", "cpu ratio", "same calls")
+    header = (
+        "cloud",
+        "function",
+        "floor",
+        "ratio",
+        f"goal <= {GOAL}x",
+        "cpu ratio",
+        "instr ratio",
+        "same calls",
+    )
     rows = [
         (
             c.cloud,
@@ -210,6 +283,7 @@ def table(comparisons: Sequence[Comparison]) -> list[str]:
             f"{c.ratio:.2f}x",
             "meets" if c.meets_goal else "MISSES",
             f"{c.cpu_ratio:.2f}x",
+            "n/a" if c.instructions is None else f"{c.instructions.ratio:.2f}x",
             "yes" if c.same_calls else "NO",
         )
         for c in comparisons
@@ -240,6 +314,16 @@ def table(comparisons: Sequence[Comparison]) -> list[str]:
         for side in ("function", "floor"):
             only = _packages(c.imports_only_by(side))
             lines.append(f"  modules only the {side} imported: {only}")
+        counted = c.instructions
+        if counted is None:
+            lines.append("  instructions: not counted (valgrind is not installed)")
+        else:
+            lines.append(
+                f"  instructions (callgrind, one run each, less the interpreter's start-up, "
+                f"{counted.start_up / 1e6:.0f} M): function "
+                f"{(counted.function - counted.start_up) / 1e6:.0f} M, floor "
+                f"{(counted.floor - counted.start_up) / 1e6:.0f} M"
+            )
         for what, key in (("ms", "ms"), ("cpu ms", "cpu_ms")):
             lines.append(
                 f"  {what}, function: "

@@ -332,6 +332,7 @@ def run(
     moto_url: str | None = None,
     imggo_url: str | None = None,
     warm_up: bool = True,
+    count_instructions: bool = True,
 ) -> Comparison:
     """Both sides, `runs` times, against the given moto server and ImgGo (each started
     here when not given)."""
@@ -351,6 +352,7 @@ def run(
             floor,
             runs=runs,
             warm_up=warm_up,
+            count_instructions=count_instructions,
             function_work=f"handlers_aws.api.handler, from {layout.description}",
             floor_work="a handler by hand: boto3 (SSM, DynamoDB) + httpx.Client, same paths",
         )

@@ -182,6 +182,7 @@ def run(
     connection_string: str | None = None,
     imggo_url: str | None = None,
     warm_up: bool = True,
+    count_instructions: bool = True,
 ) -> Comparison:
     """Both sides, `runs` times, against the given Azurite and ImgGo (each started here
     when not given)."""
@@ -221,6 +222,7 @@ def run(
             Child(CHILD, interpreter, {**env, "BENCH_FUNCTION": "floor"}, floor_dir),
             runs=runs,
             warm_up=warm_up,
+            count_instructions=count_instructions,
             function_work="function_app.py indexed (get_functions), http_api called",
             floor_work="a function_app.py by hand, indexed the same: azure-data-tables + httpx",
         )

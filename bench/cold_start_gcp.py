@@ -154,6 +154,7 @@ def run(
     firestore_host: str | None = None,
     imggo_url: str | None = None,
     warm_up: bool = True,
+    count_instructions: bool = True,
     path_first: Sequence[Path] = (),
 ) -> Comparison:
     """Both sides, `runs` times, against the given Firestore emulator and ImgGo (each
@@ -197,6 +198,7 @@ def run(
             Child(FLOOR, interpreter, env, ROOT),
             runs=runs,
             warm_up=warm_up,
+            count_instructions=count_instructions,
             function_work='functions-framework create_app("http_api", "main.py"), test client',
             floor_work="create_app of a function by hand: Firestore client + httpx.Client",
         )

@@ -8,7 +8,9 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from bench.cold_start import Child, Comparison, Sample, child_path, table
+import pytest
+
+from bench.cold_start import Child, Comparison, Instructions, Sample, child_path, table
 from tests.support.loopback import base_url, serve_on_loopback, stop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +101,19 @@ def test_the_table_prints_both_sides_calls_and_flags_a_floor_that_did_less() -> 
     assert "calls, floor:     firestore Commit x1" in text
     assert "modules only the function imported: 4 (anyio 2, core 2)" in text
     assert "modules only the floor imported: none" in text
+    assert "instr ratio" in lines[1] and gcp_row.split()[-2] == "n/a"
+    assert "instructions: not counted (valgrind is not installed)" in text
+
+
+def test_instructions_are_compared_without_the_interpreters_start_up() -> None:
+    side = [_sample({"a": 1})]
+    counted = Instructions(function=1_230_000_000, floor=1_030_000_000, start_up=30_000_000)
+    lines = table([Comparison("aws", "f", "g", side, side, counted)])
+    assert counted.ratio == pytest.approx(1.2)
+    assert next(line for line in lines if line.startswith("aws ")).split()[-2] == "1.20x"
+    assert "less the interpreter's start-up, 30 M): function 1200 M, floor 1000 M" in "\n".join(
+        lines
+    )
 
 
 def test_calls_that_differ_between_runs_are_not_reported_as_the_same() -> None:
