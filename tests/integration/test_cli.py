@@ -27,6 +27,13 @@ EXAMPLES = sorted(
 )
 
 
+def as_in_a_terminal() -> None:
+    """For a child the test will Ctrl-C: SIGINT as a foreground program has it. Started from
+    a background job (`make test &`, a CI runner) it inherits SIGINT ignored, and Python
+    then installs no KeyboardInterrupt handler: the signal would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli_env(tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, str]:
     full_env = {
         k: v
@@ -298,6 +305,7 @@ def test_ctrl_c_stops_promptly_and_a_rerun_resumes_without_duplicates(tmp_path):
             text=True,
             env=cli_env(tmp_path, env),
             cwd=ROOT,
+            preexec_fn=as_in_a_terminal,
         )
         deadline = time.monotonic() + 20
         while sim.ingest_calls() < 2 and time.monotonic() < deadline:
@@ -360,6 +368,7 @@ def test_simulator_command_prints_how_to_use_it_and_takes_its_options(tmp_path):
         # On SIGABRT, every thread's stack to stderr: what a stop that hangs was doing.
         env=cli_env(tmp_path, {"PYTHONFAULTHANDLER": "1"}),
         cwd=ROOT,
+        preexec_fn=as_in_a_terminal,
     )
     try:
         lines = [proc.stdout.readline() for _ in range(5)]
@@ -378,7 +387,7 @@ def test_simulator_command_prints_how_to_use_it_and_takes_its_options(tmp_path):
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            # Seen once in a full run, never alone: make the next one say where it hung.
+            # Where it hung, rather than a bare timeout.
             proc.send_signal(signal.SIGABRT)
             _, err = proc.communicate(timeout=10)
             pytest.fail(f"the simulator did not stop within 10 s of Ctrl-C:\n{err[-6000:]}")
