@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 import pytest
@@ -48,19 +48,24 @@ Serve = Callable[[socket.socket, BinaryIO, int], None]
 
 
 class RawServer:
-    """127.0.0.1, an ephemeral port; each connection goes to `serve(conn, reader, n)` on
-    its own thread (n counts connections from 1). Optionally TLS."""
+    """A loopback address (127.0.0.1 unless told), an ephemeral port; each connection goes
+    to `serve(conn, reader, n)` on its own thread (n counts connections from 1).
+    Optionally TLS."""
 
-    def __init__(self, serve: Serve, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, serve: Serve, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.serve = serve
         self.tls = tls
         self.connections = 0
         self.stopped = threading.Event()
         self._open: list[socket.socket] = []
-        self._sock = socket.create_server(("127.0.0.1", 0))
+        ipv6 = ":" in host
+        family = socket.AF_INET6 if ipv6 else socket.AF_INET
+        self._sock = socket.create_server((host, 0), family=family)
         self._sock.settimeout(0.05)  # accept() wakes up to notice stop()
         port = self._sock.getsockname()[1]
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        self.url = f"{'https' if tls else 'http'}://{f'[{host}]' if ipv6 else host}:{port}"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -165,8 +170,10 @@ def flood(head: bytes, block: bytes, total: int = 64 * MIB) -> Serve:
 def server() -> Iterator[Callable[..., RawServer]]:
     started: list[RawServer] = []
 
-    def start(serve: Serve, tls: ssl.SSLContext | None = None) -> RawServer:
-        started.append(RawServer(serve, tls))
+    def start(
+        serve: Serve, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+    ) -> RawServer:
+        started.append(RawServer(serve, tls, host))
         return started[-1]
 
     yield start
@@ -576,6 +583,11 @@ def test_a_name_that_does_not_resolve_is_a_retryable_connect_error(client) -> No
 # ------------------------------------------------------------------ proxies
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 USER = b"imggo-user"
+# ImgGo's host in the proxy tests: loopback always goes direct, so a test that shows a
+# proxy is used needs a name that is not loopback. Never looked up in DNS: the client is
+# given `resolve`, the test proxy maps it to 127.0.0.1 itself, and httpx's own client,
+# compared with ours, is given `only_numeric_and_imggo_test` for its look-ups.
+IMGGO = "imggo.test"
 
 
 @pytest.fixture(autouse=True)
@@ -585,6 +597,39 @@ def no_proxies_but_a_tests_own(monkeypatch) -> None:
     for name in list(os.environ):
         if name.lower() in PROXY_VARIABLES:
             monkeypatch.delenv(name)
+
+
+def resolve(host: str, port: int) -> list[Address]:
+    """The client's resolver here: imggo.test is 127.0.0.1, any other name is unknown."""
+    if host != IMGGO:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+
+def only_numeric_and_imggo_test(monkeypatch) -> None:
+    """httpx's own client takes no resolver: its look-ups (socket.getaddrinfo) answer
+    imggo.test with 127.0.0.1 and an address with itself, and any other name fails
+    without asking DNS (AI_NUMERICHOST)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(
+        host: str,
+        port: int | str | None,
+        family: int = 0,
+        kind: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[tuple[Any, ...]]:
+        host = "127.0.0.1" if host == IMGGO else host
+        return real(host, port, family, kind, proto, flags | socket.AI_NUMERICHOST)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def imggo_url(raw: RawServer, host: str = IMGGO) -> str:
+    """`raw`'s URL with `host` for its address."""
+    scheme = raw.url.split("://", 1)[0]
+    return f"{scheme}://{host}:{port_of(raw)}"
 
 
 def header(request: bytes, name: bytes) -> bytes | None:
@@ -625,10 +670,10 @@ def _tunnel(client: socket.socket, port: int, every_s: float) -> None:
 
 def proxy(seen: list[bytes], credentials: bytes | None = None, every_s: float = 0.0) -> Serve:
     """An HTTP proxy. Each request (head and body) goes to `seen`; an absolute-form one it
-    answers itself, as ImgGo would; a CONNECT to 127.0.0.1 it answers 200 and tunnels
-    (anything else is refused: a test touches loopback only), trickling the tunnel's
-    bytes with `every_s`. With `credentials`, a request without them as
-    Proxy-Authorization gets a 407."""
+    answers itself, as ImgGo would; a CONNECT to 127.0.0.1 or imggo.test (which it maps to
+    127.0.0.1 itself, never asking DNS) it answers 200 and tunnels (anything else is
+    refused: a test touches loopback only), trickling the tunnel's bytes with `every_s`.
+    With `credentials`, a request without them as Proxy-Authorization gets a 407."""
 
     def serve(conn: socket.socket, reader: BinaryIO, number: int) -> None:
         while (request := read_request(reader)) is not None:
@@ -646,7 +691,7 @@ def proxy(seen: list[bytes], credentials: bytes | None = None, every_s: float = 
                 conn.sendall(answer())
                 continue
             host, _, port = target.rpartition(b":")
-            if host != b"127.0.0.1":
+            if host not in (b"127.0.0.1", IMGGO.encode()):
                 conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
                 return
             conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -658,6 +703,13 @@ def proxy(seen: list[bytes], credentials: bytes | None = None, every_s: float = 
 
 def port_of(raw: RawServer) -> int:
     return int(raw.url.rsplit(":", 1)[1])
+
+
+def _trust(tmp_path: Path, monkeypatch, *certs: Path) -> None:
+    """Trust these certificates, and only them (SSL_CERT_FILE is one file)."""
+    bundle = tmp_path / "trusted.pem"
+    bundle.write_bytes(b"".join(cert.read_bytes() for cert in certs))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
 
 
 @pytest.mark.parametrize(
@@ -673,16 +725,14 @@ def port_of(raw: RawServer) -> int:
         ("https", {"HTTP_PROXY": "{proxy}"}, "direct"),
         ("https", {"all_proxy": "{proxy}"}, "proxy"),
         ("https", {"ALL_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "{proxy}"}, "proxy"),
-        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1"}, "direct"),
-        ("https", {"HTTPS_PROXY": "{proxy}", "no_proxy": "imggo.test, 127.0.0.1"}, "direct"),
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "imggo.test"}, "direct"),
+        ("https", {"HTTPS_PROXY": "{proxy}", "no_proxy": "other.test, imggo.test"}, "direct"),
         ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "*"}, "direct"),
-        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1:{port}"}, "direct"),
-        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1:{proxy_port}"}, "proxy"),
-        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "https://127.0.0.1"}, "proxy"),
-        # httpx's own rules: 127.0.0.1 is not "localhost", and a CIDR entry is the one
-        # address it starts with.
-        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "localhost"}, "proxy"),
-        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.0/8"}, "proxy"),
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "imggo.test:{port}"}, "direct"),
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "imggo.test:{proxy_port}"}, "proxy"),
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "https://imggo.test"}, "proxy"),
+        # httpx's own rule: NO_PROXY matches the URL's host, not the address it resolves to.
+        ("http", {"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1"}, "proxy"),
     ],
     ids=[
         "none",
@@ -695,14 +745,13 @@ def port_of(raw: RawServer) -> int:
         "https-HTTP_PROXY-not-for-https",
         "https-all_proxy",
         "https-own-scheme-before-ALL_PROXY",
-        "NO_PROXY-address",
+        "NO_PROXY-host",
         "https-no_proxy-list",
         "NO_PROXY-star",
         "NO_PROXY-port",
         "NO_PROXY-another-port",
         "NO_PROXY-another-scheme",
-        "NO_PROXY-localhost",
-        "NO_PROXY-cidr",
+        "NO_PROXY-address-not-the-name",
     ],
 )
 def test_the_environment_picks_the_proxy_httpx_would_pick(
@@ -711,7 +760,7 @@ def test_the_environment_picks_the_proxy_httpx_would_pick(
     seen: list[bytes] = []
     through = server(proxy(seen))
     if scheme == "https":
-        target, cert = _tls_server(server, tmp_path, "127.0.0.1")
+        target, cert = _tls_server(server, tmp_path, IMGGO)
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     else:
         target = server(keep_alive())
@@ -719,11 +768,12 @@ def test_the_environment_picks_the_proxy_httpx_would_pick(
     for name, value in environment.items():
         monkeypatch.setenv(name, value.format(**names))
 
-    assert client(target.url).get_job(JOB_ID).id == JOB_ID
+    assert client(imggo_url(target), resolver=resolve).get_job(JOB_ID).id == JOB_ID
     ours = "proxy" if seen else "direct"
     seen.clear()
+    only_numeric_and_imggo_test(monkeypatch)
     with httpx.Client() as theirs:  # httpx's own transport, and its own reading of the env
-        assert theirs.get(f"{target.url}/api/jobs/{JOB_ID}").status_code == 200
+        assert theirs.get(f"{imggo_url(target)}/api/jobs/{JOB_ID}").status_code == 200
     httpx_route = "proxy" if seen else "direct"
     assert (ours, httpx_route) == (route, route)
 
@@ -744,8 +794,7 @@ def test_the_environment_picks_the_proxy_httpx_would_pick(
 def test_no_proxy_names_hosts_and_domains_as_httpx_does(
     server, client, monkeypatch, no_proxy: str, route: str
 ) -> None:
-    # httpx's own client cannot be asked here (going direct, it would look the name up in
-    # DNS); these are its rules, as httpx 0.28 applies them.
+    # httpx's own client is not asked here; these are its rules, as httpx 0.28 applies them.
     seen: list[bytes] = []
     through = server(proxy(seen))
     target = server(keep_alive())
@@ -770,20 +819,19 @@ def test_an_http_proxy_gets_the_absolute_form_and_a_connect_for_https(
     seen: list[bytes] = []
     through = server(proxy(seen))
     plain = server(keep_alive())
-    tls, cert = _tls_server(server, tmp_path, "127.0.0.1")
+    tls, cert = _tls_server(server, tmp_path, IMGGO)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     monkeypatch.setenv("HTTP_PROXY", through.url)
     monkeypatch.setenv("HTTPS_PROXY", through.url)
-    assert client(plain.url).get_job(JOB_ID).id == JOB_ID
-    secure = client(tls.url)
+    assert client(imggo_url(plain), resolver=resolve).get_job(JOB_ID).id == JOB_ID
+    secure = client(imggo_url(tls), resolver=resolve)
     for _ in range(3):
         assert secure.get_job(JOB_ID).id == JOB_ID
-    assert seen[0].startswith(f"GET {plain.url}/api/jobs/{JOB_ID} HTTP/1.1\r\n".encode())
+    assert seen[0].startswith(f"GET {imggo_url(plain)}/api/jobs/{JOB_ID} HTTP/1.1\r\n".encode())
     assert header(seen[0], b"authorization") == f"Bearer {KEY}".encode()
     # The key goes inside the tunnel's TLS: the proxy sees the CONNECT, and only once.
-    host = tls.url.removeprefix("https://")
     assert len(seen) == 2
-    assert seen[1].startswith(f"CONNECT {host} HTTP/1.1\r\n".encode())
+    assert seen[1].startswith(f"CONNECT {IMGGO}:{port_of(tls)} HTTP/1.1\r\n".encode())
     assert KEY.encode() not in seen[1]
     assert (plain.connections, tls.connections) == (0, 1)
 
@@ -791,17 +839,18 @@ def test_an_http_proxy_gets_the_absolute_form_and_a_connect_for_https(
 def test_tls_through_an_https_proxy_is_tls_inside_tls(
     server, client, tmp_path, monkeypatch
 ) -> None:
-    context, cert = _tls_context(tmp_path, "127.0.0.1")
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the proxy's and ImgGo's certificate
+    proxy_context, proxy_cert = _tls_context(tmp_path, "127.0.0.1")
+    context, cert = _tls_context(tmp_path, IMGGO)
+    _trust(tmp_path, monkeypatch, proxy_cert, cert)
     seen: list[bytes] = []
-    through = server(proxy(seen), tls=context)
+    through = server(proxy(seen), tls=proxy_context)
     target = server(keep_alive(), tls=context)
     monkeypatch.setenv("HTTPS_PROXY", through.url)
-    imggo = client(target.url)
+    imggo = client(imggo_url(target), resolver=resolve)
     upload = ImageUpload(data=b"x" * MIB, filename="big.png", content_type="image/png")
     assert imggo.submit(Submission(pattern_id="p", idempotency_key="k1", upload=upload)).id
     assert imggo.get_job(JOB_ID).id == JOB_ID
-    assert len(seen) == 1 and seen[0].startswith(b"CONNECT ")
+    assert len(seen) == 1 and seen[0].startswith(f"CONNECT {IMGGO}:".encode())
     assert target.connections == 1
 
 
@@ -827,7 +876,8 @@ def test_no_proxy_holds_a_call_past_its_deadline(
 ) -> None:
     through = server(serve)
     monkeypatch.setenv(f"{scheme.upper()}_PROXY", through.url)
-    imggo = client(f"{scheme}://127.0.0.1:9", timeout_s=10.0)  # never reached direct
+    # Never reached direct: nothing listens on port 9.
+    imggo = client(f"{scheme}://{IMGGO}:9", resolver=resolve, timeout_s=10.0)
     error, took = refused(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
     assert took < 1.2, f"held for {took:.2f}s"
     assert (error.code, error.retryable) == ("timeout", True)
@@ -840,13 +890,14 @@ def test_a_proxy_that_trickles_the_tunnel_cannot_hold_its_tls_past_the_deadline(
 ) -> None:
     # A byte at a time: no TLS record, the handshake's included, ever arrives whole. Through
     # an https:// proxy that is TLS inside TLS, whose every read must be bounded too.
-    context, cert = _tls_context(tmp_path, "127.0.0.1")
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    tls = context if proxy_scheme == "https" else None
+    proxy_context, proxy_cert = _tls_context(tmp_path, "127.0.0.1")
+    context, cert = _tls_context(tmp_path, IMGGO)
+    _trust(tmp_path, monkeypatch, proxy_cert, cert)
+    tls = proxy_context if proxy_scheme == "https" else None
     through = server(proxy([], every_s=0.005), tls=tls)
     target = server(keep_alive(), tls=context)
     monkeypatch.setenv("HTTPS_PROXY", through.url)
-    imggo = client(target.url, timeout_s=10.0)
+    imggo = client(imggo_url(target), resolver=resolve, timeout_s=10.0)
     error, took = refused(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
     assert took < 1.2, f"held for {took:.2f}s"
     assert (error.code, error.retryable) == ("timeout", True)
@@ -860,19 +911,19 @@ def test_proxy_credentials_go_as_proxy_authorization_and_nowhere_else(
     seen: list[bytes] = []
     through = server(proxy(seen, credentials=USER + b":s3cr@t"))
     if scheme == "https":
-        target, cert = _tls_server(server, tmp_path, "127.0.0.1")
+        target, cert = _tls_server(server, tmp_path, IMGGO)
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     else:
         target = server(keep_alive())
     variable = f"{scheme.upper()}_PROXY"
     # Percent-encoded in the URL, as an @ in a password must be.
     monkeypatch.setenv(variable, through.url.replace("//", "//imggo-user:s3cr%40t@"))
-    assert client(target.url).get_job(JOB_ID).id == JOB_ID
+    assert client(imggo_url(target), resolver=resolve).get_job(JOB_ID).id == JOB_ID
     assert header(seen[0], b"proxy-authorization") == basic(USER + b":s3cr@t")
 
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv(variable, through.url.replace("//", "//imggo-user:wr0ng%40pw@"))
-    imggo = client(target.url, max_attempts=3)
+    imggo = client(imggo_url(target), resolver=resolve, max_attempts=3)
     error, _ = refused(lambda: imggo.get_job(JOB_ID))
     assert header(seen[1], b"proxy-authorization") == basic(USER + b":wr0ng@pw")
     # The proxy's no will not change on a retry; it names the proxy, not ImgGo.
