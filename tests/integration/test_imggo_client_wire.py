@@ -16,6 +16,7 @@ import base64
 import contextlib
 import datetime
 import gzip
+import io
 import ipaddress
 import json
 import logging
@@ -32,11 +33,13 @@ from typing import Any, BinaryIO
 
 import httpx
 import pytest
+from PIL import Image
 
 from core.adapters.imggo.client import ImggoClient
 from core.bootstrap import open_imggo
 from core.config import Settings
 from core.ports import ImageApiError, ImageUpload, Submission
+from imggo_simulator import SimulatorConfig, SimulatorServer
 
 KEY = "imggo_test_wire_0123456789abcdef"
 JOB_ID = "770e8400-e29b-41d4-a716-446655440000"
@@ -776,6 +779,66 @@ def test_the_environment_picks_the_proxy_httpx_would_pick(
         assert theirs.get(f"{imggo_url(target)}/api/jobs/{JOB_ID}").status_code == 200
     httpx_route = "proxy" if seen else "direct"
     assert (ours, httpx_route) == (route, route)
+
+
+@pytest.mark.parametrize(
+    ("host", "listen"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("127.1.2.3", "127.1.2.3"),  # all of 127.0.0.0/8
+        ("localhost", "127.0.0.1"),
+        ("LocalHost", "127.0.0.1"),
+        ("api.localhost", "127.0.0.1"),
+        ("[::1]", "::1"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("scheme", "variable"),
+    [("http", "HTTP_PROXY"), ("https", "HTTPS_PROXY"), ("http", "ALL_PROXY")],
+)
+def test_loopback_imggo_goes_direct_whatever_the_proxy_variables_say(
+    server, client, tmp_path, monkeypatch, host: str, listen: str, scheme: str, variable: str
+) -> None:
+    # Our deliberate difference from httpx (which would proxy all of these): a loopback
+    # ImgGo is the simulator or a tunnel on this machine, which no proxy can reach.
+    seen: list[bytes] = []
+    through = server(proxy(seen))
+    name = host.strip("[]").lower()
+    tls = None
+    if scheme == "https":
+        tls, cert = _tls_context(tmp_path, name)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    target = server(keep_alive(), tls=tls, host=listen)
+    monkeypatch.setenv(variable, through.url)
+    monkeypatch.setenv("NO_PROXY", "imggo.test")  # a NO_PROXY that does not name it
+
+    def loopback(asked: str, port: int) -> list[Address]:
+        assert asked == name  # only the names are looked up; the addresses need none
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    imggo = client(imggo_url(target, host), resolver=loopback)
+    assert imggo.get_job(JOB_ID).id == JOB_ID
+    assert (seen, through.connections, target.connections) == ([], 0, 1)
+
+
+def test_a_proxy_that_is_not_there_does_not_stand_between_us_and_the_simulator(
+    monkeypatch,
+) -> None:
+    # `make demo` behind a corporate proxy: HTTP_PROXY names a proxy this machine's
+    # loopback is out of reach of (here: nothing listens there at all).
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(png, format="PNG")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    with SimulatorServer(SimulatorConfig(processing_s=0.01)) as simulator:
+        imggo = ImggoClient(simulator.url, "imggo_test_simulator", max_attempts=1)
+        try:
+            upload = ImageUpload(data=png.getvalue(), filename="a.png", content_type="image/png")
+            job = imggo.submit(
+                Submission(pattern_id="invoice", idempotency_key="k1", upload=upload)
+            )
+            assert imggo.get_job(job.id).id == job.id
+        finally:
+            imggo.close()
 
 
 @pytest.mark.parametrize(

@@ -221,8 +221,8 @@ class ImggoClient:
     `max_response_bytes` caps an answer. `transport` replaces the bounded one
     (bounded_network; tests pass an httpx.MockTransport); `resolver` looks up ImgGo's
     host name for it (tests pass one that never asks DNS). The bounded transport goes
-    through the proxy the environment names for ImgGo's URL, as httpx would (proxies.py);
-    a proxy it cannot use (SOCKS) is a ValueError here.
+    through the proxy the environment names for ImgGo's URL, as httpx would, loopback
+    excepted (proxies.py); a proxy it cannot use (SOCKS) is a ValueError here.
     """
 
     def __init__(

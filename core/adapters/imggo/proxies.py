@@ -1,4 +1,5 @@
-"""Which proxy the environment names for a URL, chosen as httpx itself chooses it.
+"""Which proxy the environment names for a URL, chosen as httpx itself chooses it, except
+that loopback always goes direct.
 
 httpx mounts the environment's proxies (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY, in
 either case, read through `urllib.request.getproxies`) only when a client has no
@@ -6,8 +7,15 @@ transport of its own; ours has one (bounded_network), so it asks here instead. T
 rules are httpx's: a scheme's variable for that scheme, ALL_PROXY for any, NO_PROXY's
 `*` turning every proxy off and its other entries sending matching hosts direct (a
 host, `.domain` for its subdomains, `domain` for it and them, an IP address, `host:port`;
-like httpx, an entry `a.b.c.d/n` matches the address `a.b.c.d` only, not its range, and
-nothing is direct by default, not even 127.0.0.1), the most specific pattern winning.
+like httpx, an entry `a.b.c.d/n` matches the address `a.b.c.d` only, not its range), the
+most specific pattern winning.
+
+The one difference from httpx, which proxies loopback too unless NO_PROXY names it: a URL
+whose host is loopback - `localhost`, `*.localhost`, any 127.0.0.0/8 address, `::1` -
+always goes direct, whatever the variables say (as Go's net/http does). The real ImgGo is
+never on loopback, so a loopback ImgGo is the built-in simulator (`make demo`, `imggo-fn
+simulator`, the CLI's embedded mode) or a local tunnel, and a proxy cannot reach this
+machine's loopback: behind a corporate proxy, every simulator call would fail through it.
 
 Why httpx's own private `get_environment_proxies` and `URLPattern` rather than a copy of
 them: a second implementation of those rules could drift from what `httpx.Client` does,
@@ -25,6 +33,7 @@ quietly bypassed. No message here quotes a proxy URL: it may carry credentials.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
@@ -48,7 +57,10 @@ class ProxyRoutes(Generic[T]):
         self._routes = sorted(routes, key=lambda route: route[0])
 
     def through(self, url: httpx.URL) -> T | None:
-        """What `url` goes through: the first pattern that matches it decides."""
+        """What `url` goes through: None for loopback, else the first pattern that
+        matches it decides."""
+        if is_loopback(url.host):
+            return None
         for pattern, target in self._routes:
             if pattern.matches(url):
                 return target
@@ -61,6 +73,19 @@ class ProxyRoutes(Generic[T]):
 
     def targets(self) -> list[T]:
         return [target for _, target in self._routes if target is not None]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a URL's, IPv6 without its brackets) is this machine's loopback:
+    the name `localhost` and its subdomains (RFC 6761 keeps them there), or a loopback
+    address. A name is never looked up: that is the resolver's, at connect time."""
+    name = host.lower().removesuffix(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def environment_proxies() -> ProxyRoutes[httpx.Proxy]:
