@@ -536,32 +536,29 @@ def test_a_server_that_reads_slowly_cannot_hold_an_upload(server, client) -> Non
     assert (error.code, error.retryable) == ("timeout", True)
 
 
-Address = tuple[int, int, int, str, tuple[str, int]]
-
-
 def test_a_name_is_looked_up_by_the_injected_resolver_and_tls_checks_that_name(
     server, client, tmp_path, monkeypatch
 ) -> None:
     raw, cert = _tls_server(server, tmp_path, "imggo.test")
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     port = int(raw.url.rsplit(":", 1)[1])
-    asked: list[tuple[str, int]] = []
+    asked: list[str] = []
 
-    def resolve(host: str, port: int) -> list[Address]:
-        asked.append((host, port))
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+    def resolve(host: str) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
 
     imggo = client(f"https://imggo.test:{port}", resolver=resolve)
     assert imggo.get_job(JOB_ID).id == JOB_ID
     assert imggo.get_job(JOB_ID).id == JOB_ID
-    assert asked == [("imggo.test", port)]  # once: the connection is kept
+    assert asked == ["imggo.test"]  # once: the connection is kept
     assert raw.connections == 1
 
 
 def test_a_look_up_that_hangs_is_bounded(client) -> None:
     release = threading.Event()
 
-    def resolve(host: str, port: int) -> list[Address]:
+    def resolve(host: str) -> list[str]:
         release.wait(5)
         return []
 
@@ -575,7 +572,7 @@ def test_a_look_up_that_hangs_is_bounded(client) -> None:
 
 
 def test_a_name_that_does_not_resolve_is_a_retryable_connect_error(client) -> None:
-    def resolve(host: str, port: int) -> list[Address]:
+    def resolve(host: str) -> list[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     imggo = client("http://imggo.test:8080", resolver=resolve)
@@ -602,11 +599,11 @@ def no_proxies_but_a_tests_own(monkeypatch) -> None:
             monkeypatch.delenv(name)
 
 
-def resolve(host: str, port: int) -> list[Address]:
+def resolve(host: str) -> list[str]:
     """The client's resolver here: imggo.test is 127.0.0.1, any other name is unknown."""
     if host != IMGGO:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+    return ["127.0.0.1"]
 
 
 def only_numeric_and_imggo_test(monkeypatch) -> None:
@@ -812,9 +809,9 @@ def test_loopback_imggo_goes_direct_whatever_the_proxy_variables_say(
     monkeypatch.setenv(variable, through.url)
     monkeypatch.setenv("NO_PROXY", "imggo.test")  # a NO_PROXY that does not name it
 
-    def loopback(asked: str, port: int) -> list[Address]:
+    def loopback(asked: str) -> list[str]:
         assert asked == name  # only the names are looked up; the addresses need none
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return ["127.0.0.1"]
 
     imggo = client(imggo_url(target, host), resolver=loopback)
     assert imggo.get_job(JOB_ID).id == JOB_ID
@@ -863,9 +860,9 @@ def test_no_proxy_names_hosts_and_domains_as_httpx_does(
     target = server(keep_alive())
     asked: list[str] = []
 
-    def resolve(host: str, port: int) -> list[Address]:
+    def resolve(host: str) -> list[str]:
         asked.append(host)
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return ["127.0.0.1"]
 
     names = {"port": port_of(target), "proxy_port": port_of(through)}
     monkeypatch.setenv("HTTP_PROXY", through.url)

@@ -47,10 +47,10 @@ import httpcore
 import httpx
 
 from core.adapters.imggo.proxies import ProxyRoutes
+from core.ports import Resolver
+from core.service.ssrf import system_resolver
 
 T = TypeVar("T")
-
-Resolver = Callable[[str, int], list[tuple[Any, ...]]]
 
 
 class Deadlines(threading.local):
@@ -75,10 +75,6 @@ class Deadlines(threading.local):
         if left <= 0:
             raise expired("the exchange's deadline has passed")
         return left if timeout is None else min(timeout, left)
-
-
-def system_resolver(host: str, port: int) -> list[tuple[Any, ...]]:
-    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
 class BoundedStream(httpcore.NetworkStream):
@@ -211,14 +207,14 @@ class BoundedBackend(httpcore.NetworkBackend):
         self._resolver = resolver
         self._sync = httpcore.SyncBackend()
 
-    def _addresses(self, host: str, port: int, timeout: float | None) -> list[str]:
+    def _addresses(self, host: str, timeout: float | None) -> list[str]:
         try:
             return [str(ipaddress.ip_address(host))]
         except ValueError:
             pass
-        found: list[list[tuple[Any, ...]] | BaseException] = []
+        found: list[list[str] | BaseException] = []
         lookup = threading.Thread(
-            target=lambda: found.append(_call(self._resolver, host, port)),
+            target=lambda: found.append(_call(self._resolver, host)),
             name="imggo-resolve",
             daemon=True,
         )
@@ -229,7 +225,7 @@ class BoundedBackend(httpcore.NetworkBackend):
         result = found[0]
         if isinstance(result, BaseException):
             raise httpcore.ConnectError(result) from result
-        return list(dict.fromkeys(str(info[4][0]) for info in result))
+        return result
 
     def connect_tcp(
         self,
@@ -239,9 +235,7 @@ class BoundedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = self._addresses(
-            host, port, self._deadlines.bound(timeout, httpcore.ConnectTimeout)
-        )
+        addresses = self._addresses(host, self._deadlines.bound(timeout, httpcore.ConnectTimeout))
         failure: Exception = httpcore.ConnectError(f"{host} has no address")
         for address in addresses:
             try:
@@ -262,9 +256,9 @@ class BoundedBackend(httpcore.NetworkBackend):
         self._sync.sleep(seconds)
 
 
-def _call(resolver: Resolver, host: str, port: int) -> list[tuple[Any, ...]] | BaseException:
+def _call(resolver: Resolver, host: str) -> list[str] | BaseException:
     try:
-        return resolver(host, port)
+        return resolver(host)
     except BaseException as exc:  # handed to the waiting caller, not lost on this thread
         return exc
 

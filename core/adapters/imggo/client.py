@@ -33,7 +33,6 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from core.adapters.imggo.bounded_network import Resolver, system_resolver
 from core.adapters.imggo.budget import NO_BUDGET, RateBudget
 from core.adapters.imggo.errors import (
     RETRY_AFTER_STATUSES,
@@ -44,7 +43,8 @@ from core.adapters.imggo.headers import RateLimit, parse_rate_limit, parse_retry
 from core.adapters.imggo.proxies import environment_proxies
 from core.adapters.imggo.session import HttpSession, Reply
 from core.domain.job import JobStatus
-from core.ports import ImageApiError, RemoteJob, Submission
+from core.ports import ImageApiError, RemoteJob, Resolver, Submission
+from core.service.ssrf import system_resolver
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState

@@ -22,12 +22,7 @@ from typing import Any
 
 import httpx
 
-from core.adapters.imggo.bounded_network import (
-    BoundedTransport,
-    Deadlines,
-    Resolver,
-    system_resolver,
-)
+from core.adapters.imggo.bounded_network import BoundedTransport, Deadlines
 from core.adapters.imggo.errors import (
     client_closed,
     protocol_error,
@@ -36,6 +31,8 @@ from core.adapters.imggo.errors import (
     transport_error,
 )
 from core.adapters.imggo.proxies import ProxyRoutes
+from core.ports import Resolver
+from core.service.ssrf import system_resolver
 
 
 @dataclass(frozen=True, slots=True, eq=False)
