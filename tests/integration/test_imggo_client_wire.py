@@ -208,6 +208,14 @@ def refused(call: Callable[[], object]) -> tuple[ImageApiError, float]:
     return caught.value, time.monotonic() - started
 
 
+def cut_off_at_its_bound(call: Callable[[], object]) -> None:
+    """`call` ends as a retryable timeout within its bound (0.5 s in these tests; the
+    rest is slack for a busy machine)."""
+    error, took = refused(call)
+    assert took < 1.2, f"held for {took:.2f}s"
+    assert (error.code, error.retryable) == ("timeout", True)
+
+
 # ------------------------------------------------------------------ well-behaved servers
 def test_keep_alive_reuses_one_connection(server, client) -> None:
     raw = server(keep_alive())
@@ -515,9 +523,7 @@ def test_a_silent_tls_handshake_is_bounded(server, client) -> None:
 
     raw = server(serve)
     imggo = client(raw.url.replace("http://", "https://"), timeout_s=10.0)
-    error, took = refused(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
-    assert took < 1.2, f"held for {took:.2f}s"
-    assert (error.code, error.retryable) == ("timeout", True)
+    cut_off_at_its_bound(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
 
 
 def test_a_server_that_reads_slowly_cannot_hold_an_upload(server, client) -> None:
@@ -531,9 +537,7 @@ def test_a_server_that_reads_slowly_cannot_hold_an_upload(server, client) -> Non
     imggo = client(raw.url, timeout_s=0.5)
     upload = ImageUpload(data=b"x" * (64 * MIB), filename="big.png", content_type="image/png")
     submission = Submission(pattern_id="p", idempotency_key="k1", upload=upload)
-    error, took = refused(lambda: imggo.submit(submission))
-    assert took < 1.2, f"held for {took:.2f}s"
-    assert (error.code, error.retryable) == ("timeout", True)
+    cut_off_at_its_bound(lambda: imggo.submit(submission))
 
 
 def test_a_name_is_looked_up_by_the_injected_resolver_and_tls_checks_that_name(
@@ -938,9 +942,7 @@ def test_no_proxy_holds_a_call_past_its_deadline(
     monkeypatch.setenv(f"{scheme.upper()}_PROXY", through.url)
     # Never reached direct: nothing listens on port 9.
     imggo = client(f"{scheme}://{IMGGO}:9", resolver=resolve, timeout_s=10.0)
-    error, took = refused(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
-    assert took < 1.2, f"held for {took:.2f}s"
-    assert (error.code, error.retryable) == ("timeout", True)
+    cut_off_at_its_bound(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
     assert through.connections >= 1  # the proxy was asked (a stray connection may add one)
 
 
@@ -958,9 +960,7 @@ def test_a_proxy_that_trickles_the_tunnel_cannot_hold_its_tls_past_the_deadline(
     target = server(keep_alive(), tls=context)
     monkeypatch.setenv("HTTPS_PROXY", through.url)
     imggo = client(imggo_url(target), resolver=resolve, timeout_s=10.0)
-    error, took = refused(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
-    assert took < 1.2, f"held for {took:.2f}s"
-    assert (error.code, error.retryable) == ("timeout", True)
+    cut_off_at_its_bound(lambda: imggo.get_job(JOB_ID, deadline=time.monotonic() + 0.5))
     assert through.connections >= 1  # the proxy was asked (a stray connection may add one)
 
 
