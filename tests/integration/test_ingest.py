@@ -142,13 +142,18 @@ class StampedStream(io.StringIO):
         return len(text)
 
 
+# Two runs of 9 images share 300 calls a minute: about 7 s, long enough that the ETA's
+# whole seconds are a small part of what it foresees.
+RATE = 300
+
+
 def test_the_progress_line_shows_the_plans_limit_and_an_eta_that_holds(tmp_path, monkeypatch):
-    """Two ingests share one budget (one store, one key) at 600 calls a minute: each one's
+    """Two ingests share one budget (one store, one key) at RATE calls a minute: each one's
     ETA must foresee the end of its run, its share of the budget included."""
     monkeypatch.setattr(output, "PLAIN_PROGRESS_EVERY_S", 0.25)  # more lines to check
     streams = [StampedStream(), StampedStream()]
     ended: list[float] = [0.0, 0.0]
-    with SimulatorServer(SimulatorConfig(processing_s=0.1, rate_limit_per_minute=600)) as sim:
+    with SimulatorServer(SimulatorConfig(processing_s=0.1, rate_limit_per_minute=RATE)) as sim:
         ready = threading.Barrier(2)
 
         def run(n: int) -> None:
@@ -174,13 +179,18 @@ def test_the_progress_line_shows_the_plans_limit_and_an_eta_that_holds(tmp_path,
     for stream, end in zip(streams, ended, strict=True):
         assert stream.lines
         for at, line in stream.lines:
-            assert "600/min" in line, line
+            assert f"{RATE}/min" in line, line
             found = re.search(r"ETA (\d+) s", line)
             left = end - at
             if found and left > 1.0:  # a whole-second ETA says little about the last second
-                errors.append((abs(int(found.group(1)) - left), line, left))
-    assert len(errors) >= 4, [s.lines for s in streams]
-    # In whole seconds, for two runs taking turns on a shared (and busy) machine: most
-    # within half a second, none off by more than one and a half.
-    assert sorted(e for e, _, _ in errors)[len(errors) // 2] <= 0.6, errors
-    assert max(e for e, _, _ in errors) <= 1.5, errors
+                errors.append((int(found.group(1)) - left, line, left))  # signed
+    assert len(errors) >= 10, [s.lines for s in streams]
+    # The ETA is in whole seconds, and the two runs take turns on a shared (and often busy)
+    # machine, so no one line is exact. But their errors must centre on the truth: one
+    # that left out the other run's share of the budget reads about half (a median of
+    # -0.37 when tried); this reads within +-0.1 on this machine, busy or not.
+    relative = sorted(e / left for e, _, left in errors if left > 2.0)
+    assert abs(relative[len(relative) // 2]) <= 0.2, errors
+    # No line is off by more than half the time left (the first lines, before the spacing
+    # is measured, read low) beyond the half second rounding gives.
+    assert all(abs(e) <= 0.5 + 0.5 * left for e, _, left in errors), errors
