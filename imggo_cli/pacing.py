@@ -18,7 +18,9 @@ budget to itself, more when other processes share it. That is measured, not gues
 while this process has calls waiting, each call starts some slots after its previous
 one - one when no one else wants the budget, three when two other processes take their
 turns between. The last submission's job still needs ImgGo's processing time after
-it, so that is added where it ends later than the remaining calls.
+it, so that is added where it ends later than the remaining calls. Until the spacing
+is measured the budget's interval stands in for it, and the progress line says `ETA at
+least`: a process that shares the budget finds out only by its first gaps.
 """
 
 from __future__ import annotations
@@ -106,10 +108,15 @@ class CallSpacing:
             self._gaps.append(max(0.0, slot - self._last))
         self._last, self._busy = slot, more_waiting
 
+    @property
+    def measured(self) -> bool:
+        """Whether `seconds` is measured; until then it is the floor, a lower bound."""
+        return len(self._gaps) >= MIN_GAPS
+
     def seconds(self, floor: float | None) -> float | None:
         """The measured spacing, never below `floor` (the budget's interval: no process
         calls faster than that); the floor alone until MIN_GAPS gaps were measured."""
-        if len(self._gaps) < MIN_GAPS:
+        if not self.measured:
             return floor
         return max(statistics.median(self._gaps), floor or 0.0)
 

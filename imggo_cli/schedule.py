@@ -412,7 +412,9 @@ class Scheduler:
                 until_due_s=max(dues) - now,
             )
             late = eta > self._deadline - now  # say so while there is time to act
-            parts.append(f"ETA {duration(eta)}" + (", more than --wait leaves" if late else ""))
+            bound = "" if self._spacing.measured else "at least "  # see imggo_cli.pacing
+            late_text = ", more than --wait leaves" if late else ""
+            parts.append(f"ETA {bound}{duration(eta)}{late_text}")
         return "; ".join(parts)
 
     def _last_first_due(self) -> float | None:

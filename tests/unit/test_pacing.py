@@ -107,8 +107,9 @@ def test_spacing_counts_the_gaps_of_a_busy_process_only():
     for slot in slots:  # 1.5 s apart while busy: others took their turns between
         spacing.record(slot, more_waiting=True)
     assert spacing.seconds(floor=0.5) == 0.5  # two gaps are not enough to go on
+    assert not spacing.measured  # (the progress line says `ETA at least`)
     spacing.record(4.5, more_waiting=False)
-    assert spacing.seconds(floor=0.5) == 1.5
+    assert spacing.seconds(floor=0.5) == 1.5 and spacing.measured
     spacing.record(60.0, more_waiting=True)  # after an idle spell: not a gap of ours
     assert spacing.seconds(floor=0.5) == 1.5
     spacing.record(61.5, more_waiting=True)
