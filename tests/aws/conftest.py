@@ -1,5 +1,6 @@
 """The AWS side on loopback: moto's real server (DynamoDB, S3, SQS, SSM, Secrets Manager)
-on 127.0.0.1, fake credentials, and nothing that could reach a real AWS endpoint.
+on 127.0.0.1 (tests.aws.moto_server: with DynamoDB's conditional writes atomic), fake
+credentials, and nothing that could reach a real AWS endpoint.
 
 The environment is set before any test of this folder runs: every boto3 client made
 anywhere (our adapters, powertools' providers) finds the moto server through the
@@ -62,16 +63,15 @@ def unique(prefix: str) -> str:
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    from tests.aws.moto_server import MotoServer  # moto loads only for AWS tests
 
     saved = {name: os.environ.get(name) for name in [*FAKE_AWS_ENV, *_DROPPED, "AWS_ENDPOINT_URL"]}
     for name in _DROPPED:
         os.environ.pop(name, None)
     os.environ.update(FAKE_AWS_ENV)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = MotoServer()  # DynamoDB's conditional writes atomic, as in AWS
     server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
+    url = server.url
     os.environ["AWS_ENDPOINT_URL"] = url
     try:
         yield url

@@ -19,6 +19,7 @@ from core.adapters.imggo.budget import SharedRateBudget
 from core.adapters.imggo.headers import RateLimit
 from core.domain.rate_budget import WINDOW_S, BudgetState, interval_s
 from core.ports import ImageApiError, JobStore
+from tests.contract.racing import race
 
 T0 = 1_700_000_000.0
 
@@ -29,25 +30,6 @@ def _bucket() -> str:
 
 def _budget(store: JobStore, bucket: str, *, now: Callable[[], float] = lambda: T0) -> Any:
     return SharedRateBudget(store, bucket, start_limit=60, wall_clock=now, sleep=lambda s: None)
-
-
-def _racing(threads: int, work: Callable[[int], None]) -> None:
-    barrier = threading.Barrier(threads)
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            work(index)
-        except BaseException as exc:  # reported below, on the test's thread
-            errors.append(exc)
-
-    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    assert not errors, errors
 
 
 class BudgetContract:
@@ -71,7 +53,7 @@ class BudgetContract:
         bucket = _bucket()
         store.write_budget(bucket, "v1", expected=0)
         wins: list[int] = []
-        _racing(
+        race(
             self.budget_threads,
             lambda i: wins.append(i) if store.write_budget(bucket, f"by-{i}", expected=1) else None,
         )
@@ -102,7 +84,7 @@ class BudgetContract:
                 with lock:
                     slots.append(at)
 
-        _racing(self.budget_threads, take)
+        race(self.budget_threads, take)
         slots.sort()
         taken = self.budget_threads * self.budget_takes
         assert len(slots) == taken

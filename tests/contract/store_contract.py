@@ -34,7 +34,6 @@ what is checked: `race_threads`, `cas_threads`, `cas_increments`, `forward_round
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
@@ -46,6 +45,7 @@ from core.adapters.stores._records import dump_job
 from core.domain.job import Job, JobError, JobSource, JobStatus, advance
 from core.ports import Batch, BlobStore, BulkJobStore, JobStore, UnreadableRecordError
 from tests.contract.budget_contract import BudgetContract
+from tests.contract.racing import race
 from tests.support.blobs import MemoryBlobs
 from tests.support.unreadable import SECRET, UNREADABLE_DOCS, job_record, unreadable_doc
 
@@ -56,40 +56,6 @@ _ids = itertools.count()
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{next(_ids):06d}"
-
-
-def race(
-    n: int, action: Callable[[int], T], *, warmup: Callable[[], object] | None = None
-) -> list[T]:
-    """Run `action(i)` on n threads released together by a barrier, so they truly race.
-
-    `warmup` runs on each thread before the barrier (e.g. store.ping, so a per-thread
-    connection is already open and the race is about the operation, not the connect).
-    Re-raises the first failure; results are in thread order.
-    """
-    barrier = threading.Barrier(n, timeout=30)
-    results: list[Any] = [None] * n
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            if warmup is not None:
-                warmup()
-            barrier.wait()
-            results[i] = action(i)
-        except BaseException as exc:
-            errors.append(exc)
-            barrier.abort()
-
-    threads = [threading.Thread(target=run, args=(i,), name=f"race-{i}") for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a racing thread hung"
-    if errors:
-        raise errors[0]
-    return results
 
 
 def cas_retry(store: JobStore, job_id: str, change: Callable[[Job], Job | None]) -> Job:
