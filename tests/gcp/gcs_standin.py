@@ -258,19 +258,11 @@ class GcsStandIn:
         return 200, {"Content-Type": "application/json"}, json.dumps(resource).encode()
 
     def _json_bucket(self, path: str) -> tuple[int, dict[str, str], bytes]:
-        # The client reads bucket metadata (location) once and caches it.
-        segments = path.split("/")  # /storage/v1/b/{bucket}
-        if len(segments) != 5:
-            return 404, {"Content-Type": "application/json"}, b'{"error":{"code":404}}'
-        bucket = unquote(segments[4])
-        resource = {
-            "kind": "storage#bucket",
-            "id": bucket,
-            "name": bucket,
-            "location": "US-CENTRAL1",
-            "locationType": "region",
-        }
-        return 200, {"Content-Type": "application/json"}, json.dumps(resource).encode()
+        # What GCS answers the deployed function, whose role on the bucket is object-only
+        # (roles/storage.objectAdmin, no storage.buckets.get). Our store never asks
+        # (core.adapters.gcp.gcs_blobs: No bucket reads); requests shows it if it does.
+        error = {"error": {"code": 403, "message": "storage.buckets.get denied"}}
+        return 403, {"Content-Type": "application/json"}, json.dumps(error).encode()
 
     def _json_object(self, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
         # /storage/v1/b/{bucket}/o/{name}: the object's resource, or its removal.

@@ -4,6 +4,8 @@ the stand-in; and what only GCS signing has (the signed size range)."""
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from core.adapters.gcp.gcs_blobs import GcsBlobStore, parse_url
+from core.adapters.gcp.gcs_blobs import BUCKET_METADATA_OFF_ENV, GcsBlobStore, parse_url
 from core.adapters.outages import CallLimits
 from core.bootstrap import open_blobs
 from core.config import Settings
@@ -126,3 +128,32 @@ def test_bootstrap_picks_gcs_by_scheme(tmp_path: Path) -> None:
     blobs = open_blobs(Settings(blob_url="gs://bkt/some/prefix", data_dir=str(tmp_path)))
     assert isinstance(blobs, GcsBlobStore)
     assert (blobs.bucket, blobs.prefix) == ("bkt", "some/prefix")
+
+
+def test_object_calls_never_read_the_bucket(
+    gcs_env: None, standin: GcsStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployed role is object-only, so GCS denies a bucket read and audit-logs it as
+    an ERROR: google-cloud-storage 3.11+ makes one on a thread of its own at the first
+    object call unless told not to (core.adapters.gcp.gcs_blobs: No bucket reads)."""
+    monkeypatch.delenv(BUCKET_METADATA_OFF_ENV, raising=False)  # as in a fresh instance
+    bucket = f"b-{uuid.uuid4().hex[:12]}"
+    store = GcsBlobStore(bucket, "fn")
+    try:
+        store.put("uploads/t/a", png(1), "image/png")
+        assert store.get("uploads/t/a") == png(1)
+        assert store.describe("uploads/t/a") is not None
+        store.delete("uploads/t/a")
+        time.sleep(1.0)  # the library's thread asks at once; give a busy machine a second
+    finally:
+        store.close()
+    asked = [(m, p) for m, p, _ in standin.requests if bucket in p]
+    assert asked and not [(m, p) for m, p in asked if p == f"/storage/v1/b/{bucket}"], asked
+
+
+def test_a_deployer_who_wants_the_bucket_labels_keeps_them(
+    gcs_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(BUCKET_METADATA_OFF_ENV, "false")
+    GcsBlobStore("bkt", "fn").close()
+    assert os.environ[BUCKET_METADATA_OFF_ENV] == "false"

@@ -25,6 +25,16 @@ still failing then is UnavailableError `store_unavailable` (core.adapters.gcp.er
 
 The google-cloud-storage import (~0.4 s) happens on first use, not when the adapter is
 built, so a cold start that never touches a blob never pays for it.
+
+No bucket reads: google-cloud-storage 3.11+ starts a thread at a client's first object
+call that reads the bucket's metadata (`storage.buckets.get`), only to label
+OpenTelemetry spans (googleapis/google-cloud-python#17650). The function's role on the
+bucket is object-only (deploy/gcp.sh: roles/storage.objectAdmin), so GCS denies that
+read and writes an ERROR audit entry for each new instance; in an outage the thread
+retries for up to 120 s, outside every deadline here, and its requests land wherever
+the process then points. We label no spans with it, so the store switches it off with
+the library's own variable, DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA, unless the
+deployer set it.
 """
 
 from __future__ import annotations
@@ -48,6 +58,8 @@ if TYPE_CHECKING:
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 SIGNER_EMAIL_ENV = "IMGGO_FN_GCS_SIGNER_EMAIL"
 MAX_V4_EXPIRY_S = 7 * 24 * 3600  # GCS refuses V4 URLs valid for longer
+# Read by the library at each call (see the docstring: No bucket reads).
+BUCKET_METADATA_OFF_ENV = "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"
 _BACKEND = "GCS"
 
 
@@ -75,6 +87,7 @@ class GcsBlobStore:
         self._retry: Any = None
         self._signing = signing_credentials
         self._lock = threading.Lock()
+        os.environ.setdefault(BUCKET_METADATA_OFF_ENV, "true")  # an injected client too
 
     @classmethod
     def from_url(cls, url: str) -> GcsBlobStore:
