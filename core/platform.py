@@ -28,8 +28,10 @@ decided here:
   acknowledged - so its receive count, which walks a message to the dead-letter queue,
   starts afresh. SQS's own way, a visibility change, would keep counting. Where the
   queue cannot hold a message back (Pub/Sub), it is not acknowledged and the
-  subscription's retry backoff carries it; deferrals are counted (`Deferrals`) apart
-  from failures either way.
+  subscription's retry backoff carries it - until the delivery is the platform's last
+  (`last_delivery`: not acknowledging it would dead-letter it), which is sent again at
+  once and acknowledged instead, so its count starts afresh too. Deferrals are counted
+  (`Deferrals`) apart from failures either way.
 - POISON: it will fail every time (not a message we wrote, its job gone, refused by
   the domain). It is logged with its id, counted (`PoisonMessages`), and its job - when
   there is one still pending - is recorded `failed` with the reason, so nothing is lost
@@ -198,11 +200,13 @@ class FunctionHost:
         *,
         message_id: str = "",
         time_left: Callable[[], float] | None = None,
+        last_delivery: bool = False,
     ) -> Outcome:
         """`time_left()`: seconds the invocation has left. A message is not started
         without room for its worst case (one ImgGo submission plus the store writes):
         it is handed back for redelivery instead of being cut off by the timeout,
-        which would lose the whole batch's report."""
+        which would lose the whole batch's report. `last_delivery`: the platform
+        dead-letters this message if this delivery is not acknowledged (see DEFER)."""
         from core.service.reconcile import STORE_MARGIN_S  # the HTTP path never loads it
 
         services = self._invocation()
@@ -216,7 +220,7 @@ class FunctionHost:
             return Outcome(Verdict.RETRY, code="internal_error", reason="unexpected error")
         outcome = _outcome(result)
         if outcome.verdict is Verdict.DEFER:
-            return self._deferred(services, outcome, message_id)
+            return self._deferred(services, outcome, message_id, last_delivery=last_delivery)
         if outcome.verdict is Verdict.POISON:
             self._poisoned(services, outcome, message_id)
         elif outcome.verdict is Verdict.RETRY:
@@ -228,11 +232,17 @@ class FunctionHost:
             )
         return outcome
 
-    def _deferred(self, services: Services, outcome: Outcome, message_id: str) -> Outcome:
+    def _deferred(
+        self, services: Services, outcome: Outcome, message_id: str, *, last_delivery: bool
+    ) -> Outcome:
         self._metrics.count("Deferrals")
-        requeued = outcome.job_id is not None and send_later(
-            services, outcome.job_id, outcome.delay_s
-        )
+        job_id = outcome.job_id
+        requeued = job_id is not None and send_later(services, job_id, outcome.delay_s)
+        if not requeued and last_delivery and job_id is not None:
+            # Not acknowledging it would dead-letter it: a fresh message starts the
+            # platform's count afresh. It comes back at once, not after the backoff,
+            # and defers again until the budget has a call free.
+            requeued = send_later(services, job_id, 0.0)
         log.info(
             "job %s deferred %.1f s: no ImgGo call free in the rate budget",
             outcome.job_id,

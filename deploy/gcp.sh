@@ -301,6 +301,9 @@ else
 fi
 # functions-framework reads THREADS; only the API serves more than one request at once.
 API_ENV_VARS="$ENV_VARS,THREADS=$API_CONCURRENCY"
+# The worker acknowledges a deferred message on the delivery Pub/Sub would dead-letter
+# (sent again instead): it needs the subscription's bound.
+WORK_ENV_VARS="$ENV_VARS,IMGGO_FN_MAX_DELIVERY_ATTEMPTS=$MAX_DELIVERY_ATTEMPTS"
 SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 COMMON=(--gen2 --runtime="$RUNTIME" --region="$REGION" --source="$SOURCE_DIR"
   --service-account="$SERVICE_ACCOUNT" --memory=512Mi "${SECRET_FLAGS[@]}")
@@ -309,7 +312,7 @@ EVENTS=(--trigger-service-account="$TRIGGER_ACCOUNT")
 gc functions deploy "$NAME-api" "${COMMON[@]}" --set-env-vars="$API_ENV_VARS" \
   --entry-point=http_api --trigger-http --allow-unauthenticated --timeout=60s \
   --concurrency="$API_CONCURRENCY" --cpu=1 --max-instances="$API_MAX_INSTANCES"
-gc functions deploy "$NAME-work" "${COMMON[@]}" --set-env-vars="$ENV_VARS" "${EVENTS[@]}" \
+gc functions deploy "$NAME-work" "${COMMON[@]}" --set-env-vars="$WORK_ENV_VARS" "${EVENTS[@]}" \
   --entry-point=pubsub_work --trigger-topic="$WORK_TOPIC" --retry --timeout=120s \
   --max-instances="$WORK_MAX_INSTANCES"
 gc functions deploy "$NAME-uploads" "${COMMON[@]}" --set-env-vars="$ENV_VARS" "${EVENTS[@]}" \

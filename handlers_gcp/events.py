@@ -36,6 +36,9 @@ class PubSubMessage:
     attributes: dict[str, str] = field(default_factory=dict)
     publish_time: str | None = None
     subscription: str | None = None
+    # Pub/Sub's count of this message's deliveries, this one included; sent only where
+    # the subscription has a dead-letter policy (ours has: deploy/gcp.sh).
+    delivery_attempt: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,16 @@ def pubsub_message(data: Any) -> PubSubMessage:
     message_id = message.get("messageId") or message.get("message_id") or ""
     publish_time = message.get("publishTime") or message.get("publish_time")
     subscription = envelope.get("subscription")
+    attempt = envelope.get("deliveryAttempt")
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        attempt = None  # absent or not a count: as if the subscription had no bound
     return PubSubMessage(
         message_id=str(message_id),
         data=body,
         attributes={str(k): str(v) for k, v in attributes.items()},
         publish_time=str(publish_time) if publish_time else None,
         subscription=str(subscription) if subscription else None,
+        delivery_attempt=attempt,
     )
 
 

@@ -30,6 +30,7 @@ def pubsub_event(
     subscription: str | None = None,
     publish_time: str | None = None,
     traceparent: str | None = None,
+    delivery_attempt: int | None = None,
 ) -> CloudEvent:
     message_id = message_id or str(uuid.uuid4().int % 10**16)
     publish_time = publish_time or datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -54,6 +55,8 @@ def pubsub_event(
         },
         "subscription": subscription or f"projects/{PROJECT}/subscriptions/eventarc-test",
     }
+    if delivery_attempt is not None:  # Pub/Sub sends it where there is a dead-letter policy
+        payload["deliveryAttempt"] = delivery_attempt
     return CloudEvent(attrs, payload)
 
 
@@ -85,8 +88,11 @@ def pull_and_deliver(
     expect: int,
     timeout: float = 20.0,
     modes: tuple[Mode, ...] = ("binary", "structured"),
+    delivery_attempt: int | None = None,
 ) -> list[tuple[bytes, int]]:
-    """Pull `expect` messages and push each to the function; (data, HTTP status) each."""
+    """Pull `expect` messages and push each to the function; (data, HTTP status) each.
+    `delivery_attempt`: the count to push them with (the emulator keeps none: it has no
+    dead-letter policies)."""
     outcomes: list[tuple[bytes, int]] = []
     deadline = time.monotonic() + timeout
     while len(outcomes) < expect and time.monotonic() < deadline:
@@ -102,6 +108,7 @@ def pull_and_deliver(
                 attributes=dict(msg.attributes),
                 subscription=subscription_path,
                 publish_time=msg.publish_time.isoformat().replace("+00:00", "Z"),
+                delivery_attempt=delivery_attempt,
             )
             status = deliver(url, event, modes[len(outcomes) % len(modes)]).status_code
             if 200 <= status < 300:

@@ -41,6 +41,7 @@ from tests.support.images import ImageHost
 API_KEY = "gcp-test-key-tenant-a"
 BUCKET = "imggo-e2e-bucket"
 TARGETS = ("http_api", "pubsub_work", "storage_finalized", "pubsub_reconcile")
+MAX_DELIVERY_ATTEMPTS = 5  # the work subscription's dead-letter bound (Pub/Sub's least)
 
 
 def auth(key: str = API_KEY) -> dict[str, str]:
@@ -126,6 +127,7 @@ def gcp_stack(
         "IMGGO_FN_SUBMIT_DEADLINE_S": "1.5",
         "IMGGO_TIMEOUT_S": "2",
         "IMGGO_FN_RECONCILE_AGE_S": "0",
+        "IMGGO_FN_MAX_DELIVERY_ATTEMPTS": str(MAX_DELIVERY_ATTEMPTS),  # as deploy/gcp.sh sets
         "STORAGE_EMULATOR_HOST": gcs.url,
         "GOOGLE_APPLICATION_CREDENTIALS": str(key.path),
         **(extra_env or {}),

@@ -91,6 +91,9 @@ def test_the_work_subscription_dead_letters_after_bounded_redelivery(deployer: D
     assert settings["dead-letter-topic"] == "imggo-work-dead-letter"
     assert settings["max-delivery-attempts"] == "10"
     assert (settings["min-retry-delay"], settings["max-retry-delay"]) == ("10s", "600s")
+    # The worker knows the bound, so a deferral near it is published again, not nacked.
+    work_env = state["functions"]["imggo-work"]["set-env-vars"].split(",")
+    assert "IMGGO_FN_MAX_DELIVERY_ATTEMPTS=10" in work_env
     assert "imggo-work-dead-letter" in state["topics"]
     agent = "serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
     assert named(

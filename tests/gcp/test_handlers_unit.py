@@ -104,7 +104,11 @@ def test_pubsub_envelope_parsing() -> None:
         }
     )
     assert message.data == b'{"v":1}' and message.message_id == "42"
-    assert message.attributes == {"job_id": "j"}
+    assert message.attributes == {"job_id": "j"} and message.delivery_attempt is None
+    counted = {"message": {"data": ""}, "deliveryAttempt": 4}
+    assert pubsub_message(counted).delivery_attempt == 4
+    for odd in (0, -1, "4", True, 2.5):  # not a count: as if there were none
+        assert pubsub_message({**counted, "deliveryAttempt": odd}).delivery_attempt is None
     assert pubsub_message(json.dumps({"message": {"data": ""}})).data == b""
     for bad in ({}, {"message": "x"}, {"message": {"data": "***"}}, "not json", [1]):
         with pytest.raises(BadEventError):

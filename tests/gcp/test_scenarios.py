@@ -19,8 +19,8 @@ from imggo_simulator import SimulatorServer
 from tests.gcp.emulators import PROJECT
 from tests.gcp.eventarc import deliver, pubsub_event, pull_and_deliver, storage_event
 from tests.gcp.ffserver import FunctionServer
-from tests.gcp.stack import BUCKET, GcpStack, auth, gcp_stack
-from tests.scenarios.suite import Answer, CloudScenarios, Delivery, put_signed
+from tests.gcp.stack import BUCKET, MAX_DELIVERY_ATTEMPTS, GcpStack, auth, gcp_stack
+from tests.scenarios.suite import PATTERN, Answer, CloudScenarios, Delivery, put_signed, wait_until
 from tests.support.loopback import Blackhole
 
 pytestmark = pytest.mark.slow
@@ -139,3 +139,47 @@ class TestGcpScenarios(CloudScenarios):
     def cloud(self, stack: GcpStack, repo_root: Path) -> GcpDriver:
         stack.simulator.config.error_rate = 0.0
         return GcpDriver(stack, stack.client, repo_root)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "acknowledged"),
+    [(None, False), (MAX_DELIVERY_ATTEMPTS - 2, False), (MAX_DELIVERY_ATTEMPTS - 1, True)],
+    ids=["no-count", "early", "near-the-bound"],
+)
+def test_a_deferral_is_published_again_before_pub_sub_would_dead_letter_it(
+    stack: GcpStack, repo_root: Path, attempt: int | None, acknowledged: bool
+) -> None:
+    """Pub/Sub cannot hold a message back, so a deferral is nacked and the backoff carries
+    it - and each nack counts towards the dead-letter bound. Near that bound the worker
+    publishes it again (a fresh count) and acknowledges the delivery instead."""
+    from core.domain.job import JobStatus
+
+    cloud = GcpDriver(stack, stack.client, repo_root)
+    cloud.drain()
+    created = cloud.api(
+        "POST",
+        "/v1/batches",
+        json_body={"pattern_id": PATTERN, "items": [{"image_url": cloud.image_url(140)}]},
+    )
+    assert created.status == 202, created.body
+    [job_id] = [item["job_id"] for item in created.json()["items"]]
+    stack.simulator.config.rate_limited_rate = 1.0  # the key's allowance is spent
+    try:
+        [(body, status)] = pull_and_deliver(
+            stack.subscriber,
+            stack.subscription,
+            stack.topic,
+            stack.url("pubsub_work"),
+            expect=1,
+            delivery_attempt=attempt,
+        )
+        assert (200 <= status < 300) is acknowledged, status
+        job = cloud.stored(job_id)
+        assert job is not None and job.status is JobStatus.ACCEPTED and job.attempts == 0
+    finally:
+        stack.simulator.config.rate_limited_rate = 0.0
+    # Either way the item comes back once (nacked, or published again), and goes through.
+    [again] = cloud.deliver_work(expect=1)
+    assert again.acknowledged and again.body == body
+    assert wait_until(lambda: cloud.stored(job_id)).status is JobStatus.SUCCEEDED
+    assert cloud.deliver_work(expect=0) == []

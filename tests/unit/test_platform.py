@@ -170,3 +170,25 @@ def test_a_message_without_imggo_budget_is_deferred_not_failed(can_delay: bool) 
     else:
         # Pub/Sub cannot hold a message back: the subscription's backoff redelivers it.
         assert queue.sent == [] and not outcome.acknowledge
+
+
+def test_a_deferral_on_the_platforms_last_delivery_is_sent_again_at_once() -> None:
+    from core.adapters.imggo.budget import rate_limited
+
+    imggo = FakeImggo()
+    services = make_services(imggo=imggo)
+    queue = DelayingQueue(max_delay_s=0.0)  # Pub/Sub: no holding back
+    services.queue = queue  # type: ignore[assignment]
+    job = accept(
+        services, NewJob(tenant="t", pattern_id="invoice", image_url="https://images.example/a.png")
+    ).job
+    host, platform = host_with(services)
+    imggo.fail_next.append(rate_limited(4.0))
+    body = encode_work_item(WorkItem(job.id))
+    outcome = host.queue_message(body, message_id="m-10", last_delivery=True)
+    # Not acknowledging it would dead-letter it: a fresh message instead, and this
+    # delivery acknowledged - still a deferral, never a failure.
+    assert outcome.verdict is Verdict.DEFER and outcome.acknowledge
+    assert queue.sent == [(job.id, 0.0)]
+    assert platform.sink.counts.get("Deferrals") == 1
+    assert services.store.get(job.id) == job
