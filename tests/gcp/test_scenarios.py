@@ -5,7 +5,6 @@ stand-ins and the ImgGo simulator (tests/gcp/stack.py assembles them)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,14 @@ from tests.gcp.emulators import PROJECT
 from tests.gcp.eventarc import deliver, pubsub_event, pull_and_deliver, storage_event
 from tests.gcp.ffserver import FunctionServer
 from tests.gcp.stack import BUCKET, MAX_DELIVERY_ATTEMPTS, GcpStack, auth, gcp_stack
-from tests.scenarios.suite import PATTERN, Answer, CloudScenarios, Delivery, put_signed
+from tests.scenarios.suite import (
+    PATTERN,
+    Answer,
+    CloudScenarios,
+    Delivery,
+    deliver_until_acknowledged,
+    put_signed,
+)
 from tests.support.loopback import Blackhole
 
 pytestmark = pytest.mark.slow
@@ -182,14 +188,8 @@ def test_a_deferral_is_published_again_before_pub_sub_would_dead_letter_it(
     # Either way the item comes back once (nacked, or published again), and is sent to
     # ImgGo: its job is queued there (the result's webhook is another test's business;
     # after the key-rotation scenario the simulator has none registered for this key).
-    # The budget may still hold for the 429's Retry-After: until then it defers again.
-    delivered: list[Delivery] = []
-    deadline = time.monotonic() + 20
-    while not any(d.acknowledged for d in delivered) and time.monotonic() < deadline:
-        delivered += cloud.deliver_work(expect=1)
-        time.sleep(0.2)
-    assert delivered and delivered[-1].acknowledged, delivered
-    assert all(d.body == body for d in delivered), delivered
+    delivered = deliver_until_acknowledged(cloud, 1)
+    assert [d.body for d in delivered if d.acknowledged] == [body], delivered
     sent = cloud.stored(job_id)
     assert sent is not None and sent.imggo_job_id and sent.attempts == 1, sent
     assert sent.status in (JobStatus.QUEUED, JobStatus.SUCCEEDED), sent

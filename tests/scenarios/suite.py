@@ -112,6 +112,20 @@ def wait_until(check: Callable[[], Job | None], *, timeout: float = 15.0) -> Job
         time.sleep(0.05)
 
 
+def deliver_until_acknowledged(
+    cloud: CloudDriver, n: int, *, timeout: float = 20.0
+) -> list[Delivery]:
+    """Deliver work until `n` deliveries were acknowledged, and return every delivery
+    made. A deferred item comes back - held back, or at once on Pub/Sub - and defers
+    again while the budget still holds for a 429's Retry-After."""
+    delivered: list[Delivery] = []
+    deadline = time.monotonic() + timeout
+    while (done := sum(d.acknowledged for d in delivered)) < n and time.monotonic() < deadline:
+        delivered += cloud.deliver_work(expect=n - done)
+        time.sleep(0.2)
+    return delivered
+
+
 class CloudScenarios:
     """The scenarios; each test gets a fresh driver from the subclass's `cloud` fixture."""
 
@@ -238,12 +252,8 @@ class CloudScenarios:
         finally:
             cloud.simulator.config.rate_limited_rate = 0.0
         # The plan's minute turns over: the deferred items come back and go through.
-        delivered: list[Delivery] = []
-        deadline = time.monotonic() + 20
-        while len(delivered) < 2 and time.monotonic() < deadline:
-            delivered += cloud.deliver_work(expect=2 - len(delivered))
-            time.sleep(0.2)
-        assert len(delivered) == 2 and all(d.acknowledged for d in delivered), delivered
+        delivered = deliver_until_acknowledged(cloud, 2)
+        assert sum(d.acknowledged for d in delivered) == 2, delivered
         for job_id in job_ids:
             assert wait_until(lambda j=job_id: cloud.stored(j)).status is JobStatus.SUCCEEDED
         assert cloud.deliver_work(expect=0) == []
