@@ -152,6 +152,10 @@ class Settings:
     # a minute until the first one.
     rate_budget: bool = True
     rate_limit_start: int = 60
+    # The work queue's dead-letter bound, where the platform counts deliveries and says
+    # so (Pub/Sub's deliveryAttempt): a deferral near it is sent again instead of
+    # refused (core.platform). 0: not known.
+    max_delivery_attempts: int = 0
 
     @classmethod
     def from_env(
@@ -196,4 +200,5 @@ class Settings:
             resolve_names=_flag(env, "IMGGO_FN_RESOLVE_NAMES"),
             rate_budget=_flag(env, "IMGGO_FN_RATE_BUDGET"),
             rate_limit_start=_int(env, "IMGGO_FN_RATE_LIMIT_START", cls.rate_limit_start),
+            max_delivery_attempts=_int(env, "IMGGO_FN_MAX_DELIVERY_ATTEMPTS", 0),
         )

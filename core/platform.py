@@ -28,9 +28,10 @@ decided here:
   acknowledged - so its receive count, which walks a message to the dead-letter queue,
   starts afresh. SQS's own way, a visibility change, would keep counting. Where the
   queue cannot hold a message back (Pub/Sub), it is not acknowledged and the
-  subscription's retry backoff carries it - until the delivery is the platform's last
-  (`last_delivery`: not acknowledging it would dead-letter it), which is sent again at
-  once and acknowledged instead, so its count starts afresh too. Deferrals are counted
+  subscription's retry backoff carries it - until its delivery count (`delivery_attempt`)
+  is within one of the queue's dead-letter bound (IMGGO_FN_MAX_DELIVERY_ATTEMPTS; one
+  early, as Pub/Sub counts on a best-effort basis): then it is sent again at once and
+  acknowledged instead, so its count starts afresh too. Deferrals are counted
   (`Deferrals`) apart from failures either way.
 - POISON: it will fail every time (not a message we wrote, its job gone, refused by
   the domain). It is logged with its id, counted (`PoisonMessages`), and its job - when
@@ -111,6 +112,13 @@ class Outcome:
         if self.verdict is Verdict.DEFER:
             return self.requeued
         return self.verdict is not Verdict.RETRY
+
+
+def _near_dead_letter(settings: Settings, delivery_attempt: int | None) -> bool:
+    """Whether not acknowledging this delivery could dead-letter the message: the bound's
+    own delivery, or the one before it. Unknown (no count, no bound) is not near."""
+    bound = settings.max_delivery_attempts
+    return bound > 0 and delivery_attempt is not None and delivery_attempt >= bound - 1
 
 
 POISONED = "poison_message"
@@ -200,13 +208,13 @@ class FunctionHost:
         *,
         message_id: str = "",
         time_left: Callable[[], float] | None = None,
-        last_delivery: bool = False,
+        delivery_attempt: int | None = None,
     ) -> Outcome:
         """`time_left()`: seconds the invocation has left. A message is not started
         without room for its worst case (one ImgGo submission plus the store writes):
         it is handed back for redelivery instead of being cut off by the timeout,
-        which would lose the whole batch's report. `last_delivery`: the platform
-        dead-letters this message if this delivery is not acknowledged (see DEFER)."""
+        which would lose the whole batch's report. `delivery_attempt`: the platform's count
+        of this message's deliveries, this one included, where it keeps one (see DEFER)."""
         from core.service.reconcile import STORE_MARGIN_S  # the HTTP path never loads it
 
         services = self._invocation()
@@ -220,7 +228,8 @@ class FunctionHost:
             return Outcome(Verdict.RETRY, code="internal_error", reason="unexpected error")
         outcome = _outcome(result)
         if outcome.verdict is Verdict.DEFER:
-            return self._deferred(services, outcome, message_id, last_delivery=last_delivery)
+            near_bound = _near_dead_letter(services.settings, delivery_attempt)
+            return self._deferred(services, outcome, message_id, near_bound=near_bound)
         if outcome.verdict is Verdict.POISON:
             self._poisoned(services, outcome, message_id)
         elif outcome.verdict is Verdict.RETRY:
@@ -233,12 +242,12 @@ class FunctionHost:
         return outcome
 
     def _deferred(
-        self, services: Services, outcome: Outcome, message_id: str, *, last_delivery: bool
+        self, services: Services, outcome: Outcome, message_id: str, *, near_bound: bool
     ) -> Outcome:
         self._metrics.count("Deferrals")
         job_id = outcome.job_id
         requeued = job_id is not None and send_later(services, job_id, outcome.delay_s)
-        if not requeued and last_delivery and job_id is not None:
+        if not requeued and near_bound and job_id is not None:
             # Not acknowledging it would dead-letter it: a fresh message starts the
             # platform's count afresh. It comes back at once, not after the backoff,
             # and defers again until the budget has a call free.

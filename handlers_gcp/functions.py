@@ -16,7 +16,8 @@ up to its dead-letter bound). The verdict is the core's (core.platform):
     DEFER     raise: redelivered after the subscription's retry backoff (Pub/Sub cannot
               hold a message back; no ImgGo budget yet - see core.platform); but on
               a delivery the subscription could dead-letter (`deliveryAttempt` near
-              IMGGO_FN_MAX_DELIVERY_ATTEMPTS), published again and acknowledged
+              IMGGO_FN_MAX_DELIVERY_ATTEMPTS: core.platform), published again and
+              acknowledged
 
 A malformed or misrouted event never reaches the core: it can never succeed, so it is
 logged as an error and acknowledged.
@@ -25,7 +26,6 @@ logged as an error and acknowledged.
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import flask
@@ -38,7 +38,6 @@ from handlers_gcp.events import (
     PUBSUB_PUBLISHED,
     STORAGE_FINALIZED,
     BadEventError,
-    PubSubMessage,
     pubsub_message,
     storage_object,
 )
@@ -98,25 +97,11 @@ def pubsub_work(event: CloudEvent) -> None:
             log.error("malformed Pub/Sub event acknowledged: %s", exc)
             return
         outcome = host().queue_message(
-            message.data, message_id=message.message_id, last_delivery=_is_last(message)
+            message.data,
+            message_id=message.message_id,
+            delivery_attempt=message.delivery_attempt,
         )
         _acknowledge(outcome)
-
-
-# deploy/gcp.sh sets it to the work subscription's --max-delivery-attempts.
-MAX_DELIVERY_ATTEMPTS_ENV = "IMGGO_FN_MAX_DELIVERY_ATTEMPTS"
-
-
-def _is_last(message: PubSubMessage) -> bool:
-    """Whether not acknowledging this delivery could dead-letter the message: the
-    bound's own delivery, and the one before it, as Pub/Sub counts on a best-effort
-    basis. Unknown (no count in the event, no bound set) is not the last: the backoff
-    carries it."""
-    try:
-        bound = int(os.environ.get(MAX_DELIVERY_ATTEMPTS_ENV, ""))
-    except ValueError:
-        return False
-    return message.delivery_attempt is not None and message.delivery_attempt >= bound - 1
 
 
 @functions_framework.cloud_event

@@ -172,11 +172,16 @@ def test_a_message_without_imggo_budget_is_deferred_not_failed(can_delay: bool) 
         assert queue.sent == [] and not outcome.acknowledge
 
 
-def test_a_deferral_on_the_platforms_last_delivery_is_sent_again_at_once() -> None:
+@pytest.mark.parametrize(
+    ("attempt", "sent_again"), [(None, False), (3, False), (4, True), (5, True)]
+)
+def test_a_deferral_near_the_dead_letter_bound_is_sent_again_at_once(
+    attempt: int | None, sent_again: bool
+) -> None:
     from core.adapters.imggo.budget import rate_limited
 
     imggo = FakeImggo()
-    services = make_services(imggo=imggo)
+    services = make_services(imggo=imggo, max_delivery_attempts=5)
     queue = DelayingQueue(max_delay_s=0.0)  # Pub/Sub: no holding back
     services.queue = queue  # type: ignore[assignment]
     job = accept(
@@ -185,10 +190,13 @@ def test_a_deferral_on_the_platforms_last_delivery_is_sent_again_at_once() -> No
     host, platform = host_with(services)
     imggo.fail_next.append(rate_limited(4.0))
     body = encode_work_item(WorkItem(job.id))
-    outcome = host.queue_message(body, message_id="m-10", last_delivery=True)
-    # Not acknowledging it would dead-letter it: a fresh message instead, and this
-    # delivery acknowledged - still a deferral, never a failure.
-    assert outcome.verdict is Verdict.DEFER and outcome.acknowledge
-    assert queue.sent == [(job.id, 0.0)]
+    outcome = host.queue_message(body, message_id="m-10", delivery_attempt=attempt)
+    assert outcome.verdict is Verdict.DEFER
+    if sent_again:
+        # Not acknowledging it could dead-letter it: a fresh message instead, and this
+        # delivery acknowledged - still a deferral, never a failure.
+        assert outcome.acknowledge and queue.sent == [(job.id, 0.0)]
+    else:  # the subscription's backoff carries it
+        assert not outcome.acknowledge and queue.sent == []
     assert platform.sink.counts.get("Deferrals") == 1
     assert services.store.get(job.id) == job
